@@ -1,0 +1,233 @@
+// Package app is the composition root: it opens the queue, builds the relay and the
+// bridge on it, serves them on one fasthttp listener, and stops everything in one
+// order. cmd/notifyrelay calls Run; tests call New, Start and Stop on 127.0.0.1:0.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/config"
+	"notifyrelay/queue"
+)
+
+// Part is a piece of the server (the relay, the bridge) that the app wires in.
+type Part interface {
+	// Routes adds the part's resources to r.
+	Routes(r *api.Router)
+	// Start launches the part's background work; it runs until Stop.
+	Start(ctx context.Context) error
+	// Stop ends the part's background work, waiting for it, bounded by ctx. Called
+	// after ingress has stopped; nothing acknowledged may be lost.
+	Stop(ctx context.Context) error
+}
+
+// Drainer is a part with long-lived connections (WebSockets, long polls) that must
+// be closed before the listener can finish shutting down.
+type Drainer interface {
+	Drain(ctx context.Context)
+}
+
+// App is one running notifyrelay.
+type App struct {
+	cfg    config.Config
+	log    zerolog.Logger
+	reg    *prometheus.Registry
+	engine queue.Engine
+	parts  []Part
+	router *api.Router
+
+	ln, adminLn net.Listener
+	srv, admin  *fasthttp.Server
+	ready       chan struct{}
+	stopping    chan struct{}
+	wg          sync.WaitGroup
+	serveErr    chan error
+	stopOnce    sync.Once
+}
+
+// New opens the queue and builds every part. Nothing listens yet.
+func New(cfg config.Config, log zerolog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.AuthOff() && !cfg.ListenIsLoopback() && !cfg.Insecure {
+		return nil, fmt.Errorf("listen %s is not a loopback address and auth.tokens is empty: configure tokens or pass --insecure", cfg.Listen)
+	}
+	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), ready: make(chan struct{}),
+		stopping: make(chan struct{}), serveErr: make(chan error, 2)}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return a, nil
+}
+
+// Start binds the listeners, opens the queue, builds the parts and starts serving.
+// public_url, when unset, is derived from the bound address (so :0 works).
+func (a *App) Start(ctx context.Context) error {
+	if err := a.listen(); err != nil {
+		return err
+	}
+	if err := a.open(); err != nil {
+		a.closeListeners()
+		return err
+	}
+	for _, p := range a.parts {
+		if err := p.Start(ctx); err != nil {
+			a.closeListeners()
+			_ = a.engine.Close()
+			return fmt.Errorf("start: %w", err)
+		}
+	}
+	a.serve()
+	if a.cfg.AuthOff() {
+		a.log.Warn().Msg("authentication is off (no auth.tokens): every request may act for any user")
+	}
+	a.log.Info().Str("listen", a.Addr()).Str("public_url", a.cfg.PublicURL).Str("data_dir", a.cfg.DataDir).Msg("notifyrelay started")
+	close(a.ready)
+	return nil
+}
+
+func (a *App) listen() error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	a.ln = ln
+	if a.cfg.PublicURL == "" {
+		a.cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	if a.cfg.AdminListen != "" {
+		if a.adminLn, err = net.Listen("tcp", a.cfg.AdminListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin_listen: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *App) open() error {
+	engine, err := openQueue(a.cfg, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	a.engine = engine
+	a.router = api.NewRouter(a.reg)
+	a.parts, err = buildParts(a.cfg, a.log, a.reg, engine)
+	if err != nil {
+		_ = engine.Close()
+		return err
+	}
+	for _, p := range a.parts {
+		p.Routes(a.router)
+	}
+	return nil
+}
+
+func (a *App) serve() {
+	a.srv = a.newServer(a.handle)
+	a.goServe(a.srv, a.ln)
+	if a.adminLn != nil {
+		a.admin = a.newServer(a.handleAdmin)
+		a.goServe(a.admin, a.adminLn)
+	}
+}
+
+func (a *App) goServe(srv *fasthttp.Server, ln net.Listener) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(ln); err != nil {
+			a.serveErr <- err
+		}
+	}()
+}
+
+// Addr is the bound public address (host:port).
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// AdminAddr is the bound admin address, empty when admin_listen is off.
+func (a *App) AdminAddr() string {
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// Config is the configuration in force (public_url filled in).
+func (a *App) Config() config.Config { return a.cfg }
+
+// Wait blocks until ctx is done or a listener fails.
+func (a *App) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-a.serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// Stop shuts down in one order: ingress (listeners, in-flight requests, long-lived
+// connections), then the parts' workers, then the queue. Bounded by
+// shutdown_timeout; the queue is closed whatever happens, so that what was
+// acknowledged stays durable.
+func (a *App) Stop() error {
+	var err error
+	a.stopOnce.Do(func() { err = a.stop() })
+	return err
+}
+
+func (a *App) stop() error {
+	close(a.stopping)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
+	defer cancel()
+	var errs []error
+	errs = append(errs, a.stopIngress(ctx))
+	for i := len(a.parts) - 1; i >= 0; i-- {
+		errs = append(errs, a.parts[i].Stop(ctx))
+	}
+	errs = append(errs, a.engine.Close())
+	a.wg.Wait()
+	a.log.Info().Msg("notifyrelay stopped")
+	return errors.Join(errs...)
+}
+
+func (a *App) stopIngress(ctx context.Context) error {
+	for _, p := range a.parts {
+		if d, ok := p.(Drainer); ok {
+			d.Drain(ctx)
+		}
+	}
+	errs := []error{a.srv.ShutdownWithContext(ctx)}
+	if a.admin != nil {
+		errs = append(errs, a.admin.ShutdownWithContext(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) closeListeners() {
+	a.ln.Close()
+	if a.adminLn != nil {
+		a.adminLn.Close()
+	}
+}
+
+// Run starts notifyrelay and serves until ctx is done, then stops it.
+func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	waitErr := a.Wait(ctx)
+	return errors.Join(waitErr, a.Stop())
+}

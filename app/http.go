@@ -1,0 +1,112 @@
+package app
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+)
+
+func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            h,
+		Name:               "notifyrelay",
+		MaxRequestBodySize: int(a.cfg.Limits.MaxBody),
+		ReadTimeout:        60 * time.Second,
+		WriteTimeout:       60 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		ErrorHandler:       a.handleServerError,
+		NoDefaultDate:      false,
+		CloseOnShutdown:    true,
+	}
+}
+
+// handleServerError answers what fasthttp refuses before a handler runs (an
+// oversize body, a malformed request) with a requestError.
+func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		api.Fail(ctx, oma.TooLarge(int(a.cfg.Limits.MaxBody)))
+		ctx.SetConnectionClose()
+		return
+	}
+	api.Fail(ctx, oma.InvalidInput("request"))
+	ctx.SetConnectionClose()
+}
+
+func (a *App) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/healthz":
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBodyString("ok\n")
+		return
+	case "/readyz":
+		a.handleReady(ctx)
+		return
+	case "/metrics":
+		if a.admin == nil {
+			a.handleAdmin(ctx)
+			return
+		}
+	}
+	if !a.stripBase(ctx) || !a.router.Serve(ctx) {
+		api.Fail(ctx, oma.NotFound(string(ctx.Path())))
+	}
+}
+
+// stripBase removes base_path from the request URI so the routes need not know it.
+func (a *App) stripBase(ctx *fasthttp.RequestCtx) bool {
+	base := a.cfg.BasePath
+	if base == "" {
+		return true
+	}
+	raw := string(ctx.URI().PathOriginal())
+	rest, ok := strings.CutPrefix(raw, base)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return false
+	}
+	ctx.URI().SetPathBytes([]byte(rest))
+	ctx.Request.SetRequestURI(rest + queryOf(ctx))
+	return true
+}
+
+func queryOf(ctx *fasthttp.RequestCtx) string {
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		return "?" + string(q)
+	}
+	return ""
+}
+
+func (a *App) handleReady(ctx *fasthttp.RequestCtx) {
+	select {
+	case <-a.stopping:
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("stopping\n")
+	case <-a.ready:
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBodyString("ready\n")
+	default:
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("starting\n")
+	}
+}
+
+func (a *App) handleAdmin(ctx *fasthttp.RequestCtx) {
+	switch p := string(ctx.Path()); {
+	case p == "/metrics":
+		a.metrics(ctx)
+	case strings.HasPrefix(p, "/debug/pprof") && a.admin != nil:
+		pprofHandler(ctx)
+	default:
+		api.Fail(ctx, oma.NotFound(p))
+	}
+}
+
+func (a *App) metrics(ctx *fasthttp.RequestCtx) {
+	fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))(ctx)
+}

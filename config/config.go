@@ -1,0 +1,237 @@
+// Package config holds notifyrelay's configuration: one struct, its defaults in one
+// place (Default), and loading from a YAML file, NOTIFYRELAY_* environment variables
+// and flags, in that order of precedence.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. The yaml tags are the keys of
+// configs/notifyrelay.yaml and, upper-cased with "." → "_", of NOTIFYRELAY_* variables.
+type Config struct {
+	Listen          string   `yaml:"listen"`
+	PublicURL       string   `yaml:"public_url"`
+	BasePath        string   `yaml:"base_path"`
+	DataDir         string   `yaml:"data_dir"`
+	AdminListen     string   `yaml:"admin_listen"`
+	Insecure        bool     `yaml:"insecure"`
+	LogLevel        string   `yaml:"log_level"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Auth            Auth     `yaml:"auth"`
+	Delivery        Delivery `yaml:"delivery"`
+	Chat            Chat     `yaml:"chat"`
+	Channels        Channels `yaml:"channels"`
+	Limits          Limits   `yaml:"limits"`
+}
+
+// Auth lists the bearer tokens. No tokens: authentication is off.
+type Auth struct {
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is one bearer token: it acts as User, or as any user when Operator is set.
+type Token struct {
+	Token    string `yaml:"token"`
+	User     string `yaml:"user"`
+	Operator bool   `yaml:"operator"`
+}
+
+// Delivery configures webhook delivery.
+type Delivery struct {
+	AllowPrivateTargets bool     `yaml:"allow_private_targets"`
+	Timeout             Duration `yaml:"timeout"`
+	Backoff             Backoff  `yaml:"backoff"`
+	MaxAttempts         int      `yaml:"max_attempts"` // 0: no limit
+	MaxAge              Duration `yaml:"max_age"`
+	SigningSecret       string   `yaml:"signing_secret"`
+	Workers             int      `yaml:"workers"` // destinations delivered in parallel
+	MaxConnsPerHost     int      `yaml:"max_conns_per_host"`
+	RecordRetention     Duration `yaml:"record_retention"` // how long GET /deliveries/{id} answers after the end
+}
+
+// Backoff is exponential backoff with full jitter between attempts.
+type Backoff struct {
+	Initial Duration `yaml:"initial"`
+	Max     Duration `yaml:"max"`
+}
+
+// Chat configures the chat API.
+type Chat struct {
+	StatusNotification string `yaml:"status_notification"` // "delivered" or "applied"
+	MaxDuration        int    `yaml:"max_duration"`        // subscription seconds, cap
+}
+
+// Channels configures notification channels.
+type Channels struct {
+	DefaultLifetime int      `yaml:"default_lifetime"` // seconds
+	MaxLifetime     int      `yaml:"max_lifetime"`     // seconds
+	PollTimeout     Duration `yaml:"poll_timeout"`
+	AllowedOrigins  []string `yaml:"allowed_origins"`
+	Window          int      `yaml:"window"`      // default unacknowledged notifications in acknowledged mode
+	MaxWindow       int      `yaml:"max_window"`  // cap on ?window=
+	SendBuffer      int      `yaml:"send_buffer"` // frames queued per WebSocket before it counts as slow
+}
+
+// Limits bounds request sizes.
+type Limits struct {
+	MaxBody Size `yaml:"max_body"`
+}
+
+// Default returns the configuration with every default filled in. It is the only
+// place defaults live.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./data",
+		LogLevel:        "info",
+		ShutdownTimeout: Duration(10 * time.Second),
+		Delivery: Delivery{
+			Timeout:         Duration(10 * time.Second),
+			Backoff:         Backoff{Initial: Duration(time.Second), Max: Duration(10 * time.Minute)},
+			MaxAge:          Duration(24 * time.Hour),
+			Workers:         256,
+			MaxConnsPerHost: 64,
+			RecordRetention: Duration(7 * 24 * time.Hour),
+		},
+		Chat:     Chat{StatusNotification: "delivered", MaxDuration: 86400},
+		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256},
+		Limits:   Limits{MaxBody: Size(1 << 20)},
+	}
+}
+
+// Validate checks every value and names the key of the first bad one.
+func (c *Config) Validate() error {
+	checks := []func() error{
+		func() error { return checkHostPort("listen", c.Listen, false) },
+		func() error { return checkHostPort("admin_listen", c.AdminListen, true) },
+		c.checkPublicURL,
+		c.checkBasePath,
+		func() error { return nonEmpty("data_dir", c.DataDir) },
+		func() error { return oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error") },
+		func() error { return positive("shutdown_timeout", time.Duration(c.ShutdownTimeout)) },
+		c.checkAuth,
+		c.checkDelivery,
+		func() error {
+			return oneOf("chat.status_notification", c.Chat.StatusNotification, "delivered", "applied")
+		},
+		func() error { return atLeast("chat.max_duration", c.Chat.MaxDuration, 1) },
+		c.checkChannels,
+		func() error { return atLeast("limits.max_body", int(c.Limits.MaxBody), 1024) },
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuthOff reports whether every request may act for any user.
+func (c *Config) AuthOff() bool { return len(c.Auth.Tokens) == 0 }
+
+// ListenIsLoopback reports whether the public listener only accepts local peers.
+func (c *Config) ListenIsLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Public returns the public base URL: public_url, or http://<listen> when unset.
+func (c *Config) Public() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Listen
+}
+
+func (c *Config) checkPublicURL() error {
+	if c.PublicURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public_url: %q is not an absolute http(s) URL", c.PublicURL)
+	}
+	return nil
+}
+
+func (c *Config) checkBasePath() error {
+	if c.BasePath == "" {
+		return nil
+	}
+	if !strings.HasPrefix(c.BasePath, "/") || strings.HasSuffix(c.BasePath, "/") {
+		return fmt.Errorf("base_path: %q must start with / and not end with /", c.BasePath)
+	}
+	return nil
+}
+
+func (c *Config) checkAuth() error {
+	seen := map[string]bool{}
+	for i, t := range c.Auth.Tokens {
+		key := fmt.Sprintf("auth.tokens[%d]", i)
+		switch {
+		case len(t.Token) < 8:
+			return fmt.Errorf("%s.token: must be at least 8 characters", key)
+		case seen[t.Token]:
+			return fmt.Errorf("%s.token: duplicate token", key)
+		case t.Operator == (t.User != ""):
+			return fmt.Errorf("%s: give exactly one of user or operator: true", key)
+		}
+		seen[t.Token] = true
+	}
+	return nil
+}
+
+func (c *Config) checkDelivery() error {
+	d := c.Delivery
+	switch {
+	case d.Timeout <= 0:
+		return fmt.Errorf("delivery.timeout: must be positive")
+	case d.Backoff.Initial <= 0:
+		return fmt.Errorf("delivery.backoff.initial: must be positive")
+	case d.Backoff.Max < d.Backoff.Initial:
+		return fmt.Errorf("delivery.backoff.max: must be at least delivery.backoff.initial")
+	case d.MaxAttempts < 0:
+		return fmt.Errorf("delivery.max_attempts: must be 0 (no limit) or positive")
+	case d.MaxAge < 0:
+		return fmt.Errorf("delivery.max_age: must be 0 (no limit) or positive")
+	case d.Workers < 1:
+		return fmt.Errorf("delivery.workers: must be positive")
+	case d.MaxConnsPerHost < 1:
+		return fmt.Errorf("delivery.max_conns_per_host: must be positive")
+	case d.RecordRetention <= 0:
+		return fmt.Errorf("delivery.record_retention: must be positive")
+	}
+	if _, err := SigningKey(d.SigningSecret); err != nil {
+		return fmt.Errorf("delivery.signing_secret: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) checkChannels() error {
+	ch := c.Channels
+	switch {
+	case ch.DefaultLifetime < 1:
+		return fmt.Errorf("channels.default_lifetime: must be positive")
+	case ch.MaxLifetime < ch.DefaultLifetime:
+		return fmt.Errorf("channels.max_lifetime: must be at least channels.default_lifetime")
+	case ch.PollTimeout <= 0:
+		return fmt.Errorf("channels.poll_timeout: must be positive")
+	case ch.Window < 1 || ch.Window > ch.MaxWindow:
+		return fmt.Errorf("channels.window: must be between 1 and channels.max_window")
+	case ch.SendBuffer < 1:
+		return fmt.Errorf("channels.send_buffer: must be positive")
+	}
+	return nil
+}

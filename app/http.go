@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
@@ -40,6 +41,36 @@ func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 func (a *App) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	a.route(ctx)
+	a.logRequest(ctx, start)
+}
+
+// logRequest writes one line per request at debug and one per failure (5xx) at warn.
+// Only the path is logged: tokens travel in headers, and a callbackURL's
+// capability token is cut off.
+func (a *App) logRequest(ctx *fasthttp.RequestCtx, start time.Time) {
+	status := ctx.Response.StatusCode()
+	lvl := zerolog.DebugLevel
+	if status >= 500 {
+		lvl = zerolog.WarnLevel
+	}
+	ev := a.log.WithLevel(lvl)
+	if ev == nil || a.log.GetLevel() > lvl {
+		return
+	}
+	ev.Str("method", string(ctx.Method())).Str("path", redactPath(string(ctx.Path()))).
+		Int("status", status).Dur("took", time.Since(start)).Msg("request")
+}
+
+func redactPath(p string) string {
+	if i := strings.Index(p, "/notifications/"); i >= 0 {
+		return p[:i] + "/notifications/…"
+	}
+	return p
+}
+
+func (a *App) route(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/healthz":
 		ctx.SetStatusCode(fasthttp.StatusOK)

@@ -132,10 +132,10 @@ func (c *Config) Validate() error {
 }
 
 // AuthOff reports whether every request may act for any user.
-func (c *Config) AuthOff() bool { return len(c.Auth.Tokens) == 0 }
+func (c Config) AuthOff() bool { return len(c.Auth.Tokens) == 0 }
 
 // ListenIsLoopback reports whether the public listener only accepts local peers.
-func (c *Config) ListenIsLoopback() bool {
+func (c Config) ListenIsLoopback() bool {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return false
@@ -148,7 +148,7 @@ func (c *Config) ListenIsLoopback() bool {
 }
 
 // Public returns the public base URL: public_url, or http://<listen> when unset.
-func (c *Config) Public() string {
+func (c Config) Public() string {
 	if c.PublicURL != "" {
 		return strings.TrimRight(c.PublicURL, "/")
 	}

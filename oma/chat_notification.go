@@ -1,0 +1,139 @@
+package oma
+
+import "time"
+
+// ChatSessionDataNotification is N1, sent to the other participants of a group
+// when its session data changes. Links are built with the receiver's {userId}.
+type ChatSessionDataNotification struct {
+	CallbackData  string
+	Links         []Link
+	SenderAddress string
+	SenderName    string
+	Message       ChatSessionData
+	DateTime      time.Time
+}
+
+// AppendTo appends the document in f to b. It is the hot path of a change (one per
+// receiving subscription), hence hand-written: with b of enough capacity it does not
+// allocate.
+func (n *ChatSessionDataNotification) AppendTo(b []byte, f Format) []byte {
+	if f == XML {
+		return n.appendXML(b)
+	}
+	return n.appendJSON(b)
+}
+
+// Marshal renders the document in f.
+func (n *ChatSessionDataNotification) Marshal(f Format) []byte {
+	return n.AppendTo(make([]byte, 0, n.sizeHint()), f)
+}
+
+func (n *ChatSessionDataNotification) sizeHint() int {
+	s := 420 + len(n.CallbackData) + len(n.SenderAddress) + len(n.SenderName) +
+		len(n.Message.Subject) + len(n.Message.Icon) + len(n.Message.Role.Address) + 2*len(n.Message.ResourceURL)
+	for _, l := range n.Links {
+		s += 32 + len(l.Rel) + len(l.Href)
+	}
+	return s
+}
+
+func (n *ChatSessionDataNotification) appendXML(b []byte) []byte {
+	b = append(b, XMLHeader+`<chat:chatSessionDataNotification xmlns:chat="`+NSChat+`">`...)
+	if n.CallbackData != "" {
+		b = appendXMLElem(b, "callbackData", n.CallbackData)
+	}
+	b = appendLinksXML(b, n.Links)
+	b = appendXMLElem(b, "senderAddress", n.SenderAddress)
+	if n.SenderName != "" {
+		b = appendXMLElem(b, "senderName", n.SenderName)
+	}
+	b = append(b, "<message>"...)
+	b = n.Message.appendXML(b)
+	b = append(b, "</message>"...)
+	if !n.DateTime.IsZero() {
+		b = append(b, "<dateTime>"...)
+		b = n.DateTime.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, "</dateTime>"...)
+	}
+	return append(b, "</chat:chatSessionDataNotification>"...)
+}
+
+func (n *ChatSessionDataNotification) appendJSON(b []byte) []byte {
+	b = append(b, `{"chatSessionDataNotification":{`...)
+	first := true
+	if n.CallbackData != "" {
+		b = appendJSONKey(b, "callbackData", true)
+		b = appendJSONString(b, n.CallbackData)
+		first = false
+	}
+	if len(n.Links) > 0 {
+		b = appendLinksJSON(b, n.Links, first)
+		first = false
+	}
+	b = appendJSONKey(b, "senderAddress", first)
+	b = appendJSONString(b, n.SenderAddress)
+	if n.SenderName != "" {
+		b = appendJSONKey(b, "senderName", false)
+		b = appendJSONString(b, n.SenderName)
+	}
+	b = appendJSONKey(b, "message", false)
+	b = n.Message.appendJSON(b)
+	if !n.DateTime.IsZero() {
+		b = append(b, `,"dateTime":"`...)
+		b = n.DateTime.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
+	}
+	return append(b, "}}"...)
+}
+
+// ChatSessionDataStatusNotification is N2, sent to the changer: whether the change
+// reached the other participants.
+type ChatSessionDataStatusNotification struct {
+	CallbackData string
+	Links        []Link
+	Status       string // StatusSucceeded or StatusFailed
+	ErrorCode    string
+	Description  string
+}
+
+// Marshal renders the document in f.
+func (n *ChatSessionDataStatusNotification) Marshal(f Format) []byte {
+	b := make([]byte, 0, 256+len(n.CallbackData)+len(n.Description)+len(n.Links)*128)
+	if f == XML {
+		b = append(b, XMLHeader+`<chat:chatSessionDataStatusNotification xmlns:chat="`+NSChat+`">`...)
+		if n.CallbackData != "" {
+			b = appendXMLElem(b, "callbackData", n.CallbackData)
+		}
+		b = appendLinksXML(b, n.Links)
+		b = appendXMLElem(b, "status", n.Status)
+		if n.ErrorCode != "" {
+			b = appendXMLElem(b, "errorCode", n.ErrorCode)
+		}
+		if n.Description != "" {
+			b = appendXMLElem(b, "description", n.Description)
+		}
+		return append(b, "</chat:chatSessionDataStatusNotification>"...)
+	}
+	b = append(b, `{"chatSessionDataStatusNotification":{`...)
+	first := true
+	if n.CallbackData != "" {
+		b = appendJSONKey(b, "callbackData", true)
+		b = appendJSONString(b, n.CallbackData)
+		first = false
+	}
+	if len(n.Links) > 0 {
+		b = appendLinksJSON(b, n.Links, first)
+		first = false
+	}
+	b = appendJSONKey(b, "status", first)
+	b = appendJSONString(b, n.Status)
+	if n.ErrorCode != "" {
+		b = appendJSONKey(b, "errorCode", false)
+		b = appendJSONString(b, n.ErrorCode)
+	}
+	if n.Description != "" {
+		b = appendJSONKey(b, "description", false)
+		b = appendJSONString(b, n.Description)
+	}
+	return append(b, "}}"...)
+}

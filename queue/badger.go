@@ -1,0 +1,246 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/rs/zerolog"
+)
+
+// Badger is the embedded, durable engine: github.com/dgraph-io/badger/v4 in one data
+// directory. Append returns only after its commit is fsync'd; concurrent callers share
+// commits. Memory is O(destinations), never O(entries): entries stay on disk, and the
+// scheduler keeps one small record per destination. See codec.go for the key layout.
+type Badger struct {
+	*engine
+	dir string
+}
+
+var _ Engine = (*Badger)(nil)
+
+// BadgerOptions tunes the Badger engine. Zero fields take the defaults below, chosen
+// for a modest, bounded footprint (tens of MiB) rather than Badger's own defaults
+// (64 MiB memtables x5, 256 MiB block cache), since a queue's working set is the head
+// and tail of each destination, not the whole data set.
+type BadgerOptions struct {
+	// MemTableSize is each memtable's size (default 16 MiB). One atomic commit holds at
+	// most about 15% of it, counting values above ValueThreshold as a pointer only: a
+	// Write bigger than that fails with ErrEntryTooBig and writes nothing.
+	MemTableSize int64
+	// NumMemtables is how many memtables may wait for flushing (default 2).
+	NumMemtables int
+	// IndexCacheSize bounds the memory for table indexes and bloom filters (default
+	// 16 MiB); without it they grow with the data on disk.
+	IndexCacheSize int64
+	// ValueThreshold: values larger than this go to the value log (default 4 KiB), so
+	// large entries do not bloat the LSM tree or the commit size.
+	ValueThreshold int64
+	// ValueLogFileSize is the size of one value log file (default 64 MiB): small files
+	// let value log GC reclaim the space of acknowledged large entries sooner.
+	ValueLogFileSize int64
+	// NumCompactors (default 2, Badger's minimum when compacting).
+	NumCompactors int
+	// MaxBatch caps the requests in one group commit (default 1024).
+	MaxBatch int
+	// GCInterval is how often value log GC runs (default 1 minute; negative: never).
+	GCInterval time.Duration
+	// NoSync turns fsync off. Then Append survives a process crash but not power loss:
+	// for tests and benchmarks only, never in production.
+	NoSync bool
+}
+
+func (o BadgerOptions) withDefaults() BadgerOptions {
+	def := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.MemTableSize, 16<<20)
+	def(&o.IndexCacheSize, 16<<20)
+	def(&o.ValueThreshold, 4<<10)
+	def(&o.ValueLogFileSize, 64<<20)
+	if o.NumMemtables == 0 {
+		o.NumMemtables = 2
+	}
+	if o.NumCompactors == 0 {
+		o.NumCompactors = 2
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 1024
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = time.Minute
+	}
+	return o
+}
+
+func (o BadgerOptions) badger(dir string, log zerolog.Logger) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log}).
+		WithLoggingLevel(badger.WARNING).
+		WithSyncWrites(!o.NoSync).
+		WithDetectConflicts(false). // one writer: nothing to conflict with
+		WithMetricsEnabled(false).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(o.NumMemtables).
+		WithCompression(options.None). // no block cache needed; tables are read via mmap
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(o.IndexCacheSize).
+		WithValueThreshold(o.ValueThreshold).
+		WithValueLogFileSize(o.ValueLogFileSize).
+		WithNumCompactors(o.NumCompactors).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(12)
+}
+
+// OpenBadger opens (creating if needed) the queue in dir. It fails with ErrLocked when
+// another process (or another OpenBadger in this one) has dir open, and with a clear
+// error when dir cannot be created or written. Every non-empty destination is due at
+// once after opening.
+func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, error) {
+	opts = opts.withDefaults()
+	log = log.With().Str("component", "queue").Logger()
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(opts.badger(dir, log))
+	if err != nil {
+		return nil, openError(dir, err)
+	}
+	kv := newBadgerKV(db, opts.GCInterval, log)
+	e := newEngine(kv, log, opts.MaxBatch)
+	if err := e.start(); err != nil {
+		_ = kv.close()
+		return nil, fmt.Errorf("queue: open %q: %w", dir, err)
+	}
+	return &Badger{engine: e, dir: dir}, nil
+}
+
+// checkDir creates dir and proves it writable, so that the error names the real cause.
+func checkDir(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("queue: empty data directory: %w", ErrBadArguments)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("queue: create data directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".writable-*")
+	if err != nil {
+		return fmt.Errorf("queue: data directory %q is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// openError maps Badger's directory lock failure (which Badger reports as text only)
+// to ErrLocked.
+func openError(dir string, err error) error {
+	if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		return fmt.Errorf("%w: %s", ErrLocked, dir)
+	}
+	return fmt.Errorf("queue: open badger in %q: %w", dir, err)
+}
+
+// badgerKV adapts Badger to kvStore and runs value log GC.
+type badgerKV struct {
+	db   *badger.DB
+	log  zerolog.Logger
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newBadgerKV(db *badger.DB, gcEvery time.Duration, log zerolog.Logger) *badgerKV {
+	kv := &badgerKV{db: db, log: log, stop: make(chan struct{})}
+	if gcEvery > 0 {
+		kv.wg.Add(1)
+		go kv.runGC(gcEvery)
+	}
+	return kv
+}
+
+// runGC reclaims value log space left by acknowledged large entries.
+func (kv *badgerKV) runGC(every time.Duration) {
+	defer kv.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-kv.stop:
+			return
+		case <-t.C:
+		}
+		for kv.db.RunValueLogGC(0.5) == nil {
+		}
+	}
+}
+
+func (kv *badgerKV) begin() kvTxn { return badgerTxn{kv.db.NewTransaction(true)} }
+
+func (kv *badgerKV) view(fn func(kvReader) error) error {
+	return kv.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+}
+
+func (kv *badgerKV) close() error {
+	close(kv.stop)
+	kv.wg.Wait()
+	return kv.db.Close()
+}
+
+type badgerTxn struct{ txn *badger.Txn }
+
+func (t badgerTxn) get(key []byte) ([]byte, error) {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, errNoKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (t badgerTxn) scan(prefix, start []byte, fn func(k, v []byte) error) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	if start == nil {
+		start = prefix
+	}
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t badgerTxn) set(key, value []byte) error { return txnErr(t.txn.Set(key, value)) }
+func (t badgerTxn) del(key []byte) error        { return txnErr(t.txn.Delete(key)) }
+func (t badgerTxn) commit() error               { return t.txn.Commit() }
+func (t badgerTxn) discard()                    { t.txn.Discard() }
+
+func txnErr(err error) error {
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return fmt.Errorf("%w: %w", errTxnFull, err)
+	}
+	return err
+}
+
+// badgerLogger routes Badger's own log lines into zerolog.
+type badgerLogger struct{ l zerolog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.emit(b.l.Error(), f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.emit(b.l.Warn(), f, a) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.emit(b.l.Info(), f, a) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.emit(b.l.Debug(), f, a) }
+
+func (badgerLogger) emit(ev *zerolog.Event, f string, a []any) {
+	ev.Str("source", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}

@@ -1,0 +1,237 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Group commit. One goroutine, the writer, owns every write. It takes all requests
+// waiting (up to maxBatch), plans each against the state left by the ones before it,
+// puts them in one transaction, commits it with one fsync, publishes the new state to
+// the scheduler, and only then replies to each caller with its own result. A request
+// that fails validation is answered at once and writes nothing; the others go on. A
+// transaction that grows too big is committed and the rest continue in a fresh one.
+
+type opKind uint8
+
+const (
+	opAppend opKind = iota
+	opAck
+	opRetry
+	opDeadLetter
+	opDelete
+	opReplay
+)
+
+type request struct {
+	op     opKind
+	write  Write
+	dest   string
+	seq    uint64
+	at     time.Time
+	reason string
+	id     string
+	done   chan result
+}
+
+type result struct {
+	seqs  []uint64
+	entry Entry
+	err   error
+}
+
+type mutation struct {
+	key, value []byte
+	del        bool
+}
+
+// planned is a request turned into mutations, waiting for its batch to commit.
+type planned struct {
+	r    *request
+	muts []mutation
+	res  result
+}
+
+// batch is one transaction being filled.
+type batch struct {
+	txn   kvTxn
+	views map[string]*destView // destinations changed so far
+	done  []planned
+}
+
+func (e *engine) newBatch() *batch {
+	return &batch{txn: e.kv.begin(), views: make(map[string]*destView)}
+}
+
+func (e *engine) runWriter() {
+	defer close(e.done)
+	reqs := make([]*request, 0, e.maxBatch)
+	for r := range e.reqs {
+		reqs = e.drain(append(reqs[:0], r))
+		e.commitBatch(reqs)
+	}
+}
+
+// drain adds the requests already waiting, without blocking.
+func (e *engine) drain(reqs []*request) []*request {
+	for len(reqs) < e.maxBatch {
+		select {
+		case r, ok := <-e.reqs:
+			if !ok {
+				return reqs
+			}
+			reqs = append(reqs, r)
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
+func (e *engine) commitBatch(reqs []*request) {
+	b := e.newBatch()
+	for _, r := range reqs {
+		b = e.add(b, r)
+	}
+	e.flush(b)
+}
+
+// add plans r and puts its mutations in b, returning the batch to continue with.
+func (e *engine) add(b *batch, r *request) *batch {
+	if upto := e.bigRemoval(b, r); upto > 0 {
+		e.flush(b)
+		e.trim(r.dest, upto)
+		b = e.newBatch()
+	}
+	p := newPlan(e, b)
+	res := p.run(r)
+	if res.err != nil {
+		r.done <- res
+		return b
+	}
+	return e.place(b, planned{r: r, muts: p.muts, res: res}, p.views)
+}
+
+// place writes pl into b's transaction. When the transaction is full it commits what
+// b had and retries pl alone in a fresh one.
+func (e *engine) place(b *batch, pl planned, views map[string]*destView) *batch {
+	err := applyMuts(b.txn, pl.muts)
+	if err != nil {
+		b = e.rebuild(b)
+		if errors.Is(err, errTxnFull) && len(b.done) > 0 {
+			e.flush(b)
+			b = e.newBatch()
+			err = applyMuts(b.txn, pl.muts)
+		}
+	}
+	if err != nil {
+		b = e.rebuild(b)
+		pl.r.done <- result{err: tooBig(err)}
+		return b
+	}
+	for name, v := range views {
+		b.views[name] = v
+	}
+	b.done = append(b.done, pl)
+	return b
+}
+
+func tooBig(err error) error {
+	if errors.Is(err, errTxnFull) {
+		return fmt.Errorf("%w: the write does not fit in one atomic commit (%v)", ErrEntryTooBig, err)
+	}
+	return fmt.Errorf("queue: write: %w", err)
+}
+
+// rebuild replaces b's transaction, which may hold part of a failed request, with a
+// fresh one holding only what b had accepted.
+func (e *engine) rebuild(b *batch) *batch {
+	b.txn.discard()
+	b.txn = e.kv.begin()
+	for _, pl := range b.done {
+		if err := applyMuts(b.txn, pl.muts); err != nil {
+			// They fitted before; failing now means storage is broken.
+			e.failAll(b, fmt.Errorf("queue: rebuild transaction: %w", err))
+			return e.newBatch()
+		}
+	}
+	return b
+}
+
+func applyMuts(txn kvTxn, muts []mutation) error {
+	for _, m := range muts {
+		var err error
+		if m.del {
+			err = txn.del(m.key)
+		} else {
+			err = txn.set(m.key, m.value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush commits b, publishes its changes, then replies to every request in it.
+func (e *engine) flush(b *batch) {
+	if len(b.done) == 0 {
+		b.txn.discard()
+		return
+	}
+	if err := b.txn.commit(); err != nil {
+		e.log.Error().Err(err).Int("requests", len(b.done)).Msg("queue commit failed")
+		e.failAll(b, fmt.Errorf("queue: commit: %w", err))
+		return
+	}
+	e.sched.publish(b.views)
+	for _, pl := range b.done {
+		pl.r.done <- pl.res
+	}
+}
+
+func (e *engine) failAll(b *batch, err error) {
+	b.txn.discard()
+	for _, pl := range b.done {
+		pl.r.done <- result{err: err}
+	}
+	b.done = nil
+}
+
+// bigRemoval reports the last seq to remove when r is an Ack or Delete removing more
+// than trimChunk entries, else 0. Those are removed in chunks of their own commits
+// (each a plain Ack), so no transaction grows with the backlog.
+func (e *engine) bigRemoval(b *batch, r *request) uint64 {
+	if r.op != opAck && r.op != opDelete {
+		return 0
+	}
+	v := e.sched.snapshot(r.dest)
+	if bv, ok := b.views[r.dest]; ok {
+		v = *bv
+	}
+	last := v.meta.Next - 1
+	if r.op == opAck && r.seq < last {
+		last = r.seq
+	}
+	if !v.exists || last < v.meta.Head || last-v.meta.Head < uint64(e.trimChunk) {
+		return 0
+	}
+	return last
+}
+
+// trim acks dest up to upto, trimChunk entries per commit, leaving at most trimChunk.
+func (e *engine) trim(dest string, upto uint64) {
+	for {
+		head := e.sched.snapshot(dest).meta.Head
+		if head > upto || upto-head < uint64(e.trimChunk) {
+			return
+		}
+		r := &request{op: opAck, dest: dest, seq: head + uint64(e.trimChunk) - 1,
+			done: make(chan result, 1)}
+		e.commitBatch([]*request{r})
+		if res := <-r.done; res.err != nil {
+			return // the caller's own request will report the failure
+		}
+	}
+}

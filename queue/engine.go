@@ -1,0 +1,217 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// engine implements Engine over a kvStore. Every write goes through one goroutine, the
+// writer (commit.go), which owns the durable state; reads go to the store directly;
+// the scheduler holds the in-memory picture the writer publishes after each commit.
+type engine struct {
+	kv    kvStore
+	sched *scheduler
+	log   zerolog.Logger
+	reqs  chan *request
+	done  chan struct{} // closed when the writer has exited
+
+	maxBatch  int // requests per commit
+	trimChunk int // entries removed per commit when Ack or Delete remove many
+
+	mu     sync.RWMutex // shared by callers while they use kv or submit; Close takes it
+	closed bool
+}
+
+func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {
+	e := &engine{
+		kv:        kv,
+		sched:     newScheduler(),
+		log:       log,
+		reqs:      make(chan *request, maxBatch),
+		done:      make(chan struct{}),
+		maxBatch:  maxBatch,
+		trimChunk: 2048,
+	}
+	return e
+}
+
+// start loads every destination's meta (O(destinations)) and starts the writer.
+// Every non-empty destination is due at once.
+func (e *engine) start() error {
+	views, err := loadDests(e.kv)
+	if err != nil {
+		return err
+	}
+	e.sched.publish(views)
+	go e.runWriter()
+	return nil
+}
+
+func loadDests(kv kvStore) (map[string]*destView, error) {
+	views := make(map[string]*destView)
+	err := kv.view(func(r kvReader) error {
+		return r.scan([]byte{nsMeta}, nil, func(k, v []byte) error {
+			m, err := decodeMeta(v)
+			if err != nil {
+				return fmt.Errorf("queue: load %q: %w", k[1:], err)
+			}
+			dest := string(k[1:])
+			views[dest] = &destView{name: dest, meta: m, exists: true}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return views, kv.view(func(r kvReader) error { return loadOldest(r, views) })
+}
+
+// loadOldest reads each non-empty destination's head for its enqueue time.
+func loadOldest(r kvReader, views map[string]*destView) error {
+	for _, v := range views {
+		if v.meta.depth() == 0 {
+			continue
+		}
+		b, err := r.get(entryKey(v.name, v.meta.Head))
+		if err != nil {
+			return fmt.Errorf("queue: load head of %q: %w", v.name, err)
+		}
+		v.oldest = enqueuedOf(b)
+	}
+	return nil
+}
+
+// submit hands r to the writer and waits for its result. Once submitted, the request
+// runs to completion even if ctx ends, so that an error always means "not applied".
+func (e *engine) submit(ctx context.Context, r *request) result {
+	if err := ctx.Err(); err != nil {
+		return result{err: err}
+	}
+	r.done = make(chan result, 1)
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return result{err: ErrClosed}
+	}
+	select {
+	case e.reqs <- r:
+	case <-ctx.Done():
+		e.mu.RUnlock()
+		return result{err: ctx.Err()}
+	}
+	e.mu.RUnlock()
+	return <-r.done
+}
+
+// Append implements Queue.Append. Entries and records are validated before anything
+// is written: one bad entry refuses the whole Write. Concurrent callers share one
+// commit and one fsync.
+func (e *engine) Append(ctx context.Context, w Write) ([]uint64, error) {
+	if err := validateWrite(w); err != nil {
+		return nil, err
+	}
+	res := e.submit(ctx, &request{op: opAppend, write: w})
+	return res.seqs, res.err
+}
+
+// Ack implements Queue.Ack.
+func (e *engine) Ack(ctx context.Context, dest string, seq uint64) error {
+	if err := validateDest(dest); err != nil {
+		return err
+	}
+	return e.submit(ctx, &request{op: opAck, dest: dest, seq: seq}).err
+}
+
+// Retry implements Queue.Retry. A zero at means due now. Reasons longer than
+// maxReason bytes are truncated.
+func (e *engine) Retry(ctx context.Context, dest string, seq uint64, at time.Time, reason string) error {
+	if err := validateDest(dest); err != nil {
+		return err
+	}
+	r := &request{op: opRetry, dest: dest, seq: seq, at: at, reason: truncate(reason)}
+	return e.submit(ctx, r).err
+}
+
+// DeadLetter implements Queue.DeadLetter.
+func (e *engine) DeadLetter(ctx context.Context, dest string, seq uint64, reason string) error {
+	if err := validateDest(dest); err != nil {
+		return err
+	}
+	r := &request{op: opDeadLetter, dest: dest, seq: seq, reason: truncate(reason)}
+	return e.submit(ctx, r).err
+}
+
+// Delete implements Queue.Delete. The destination's meta goes too, so a destination
+// appended to after Delete starts again at Seq 1. Watchers of dest are woken.
+func (e *engine) Delete(ctx context.Context, dest string) error {
+	if err := validateDest(dest); err != nil {
+		return err
+	}
+	return e.submit(ctx, &request{op: opDelete, dest: dest}).err
+}
+
+// Replay implements DeadLetters.Replay.
+func (e *engine) Replay(ctx context.Context, id string) (Entry, error) {
+	if err := validateID(id); err != nil {
+		return Entry{}, err
+	}
+	res := e.submit(ctx, &request{op: opReplay, id: id})
+	return res.entry, res.err
+}
+
+// Next implements Scheduler.Next.
+func (e *engine) Next(ctx context.Context, prefix string) (string, error) {
+	return e.sched.next(ctx, prefix)
+}
+
+// Release implements Scheduler.Release.
+func (e *engine) Release(dest string) { e.sched.release(dest) }
+
+// Watch implements Scheduler.Watch. After Close the channel holds one signal, so a
+// watcher wakes and finds ErrClosed on its next Read.
+func (e *engine) Watch(dest string) (<-chan struct{}, func()) { return e.sched.watch(dest) }
+
+// Dests implements Stats.Dests; the list is sorted by destination id.
+func (e *engine) Dests(prefix string) []DestStats { return e.sched.destList(prefix) }
+
+// DestStats implements Stats.DestStats.
+func (e *engine) DestStats(dest string) DestStats { return e.sched.destStats(dest) }
+
+// Close stops accepting work (later calls get ErrClosed), lets the writer commit
+// everything already submitted, wakes blocked Next callers with ErrClosed, and closes
+// storage. It waits for every goroutine the engine started. Calling it again is a no-op.
+func (e *engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.reqs)
+	e.mu.Unlock()
+	<-e.done
+	e.sched.close()
+	e.mu.Lock() // readers still inside kv finish first
+	defer e.mu.Unlock()
+	if err := e.kv.close(); err != nil {
+		return fmt.Errorf("queue: close storage: %w", err)
+	}
+	return nil
+}
+
+// reading runs fn while storage is guaranteed open.
+func (e *engine) reading(ctx context.Context, fn func(kvReader) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return e.kv.view(fn)
+}

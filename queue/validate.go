@@ -1,0 +1,73 @@
+package queue
+
+import "fmt"
+
+const (
+	// maxRecordKey keeps record keys well under Badger's 64 KiB key limit.
+	maxRecordKey = 32 << 10
+	// maxReason bounds Retry and DeadLetter reasons: the last error lives in the
+	// destination's meta, which is read for every destination at open.
+	maxReason = 4 << 10
+)
+
+func validateDest(dest string) error {
+	switch {
+	case dest == "":
+		return ErrEmptyDest
+	case len(dest) > MaxDestLen:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrDestTooLong, len(dest), MaxDestLen)
+	}
+	return nil
+}
+
+func validateID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: %d bytes, want 1 to %d", ErrBadID, len(id), MaxIDLen)
+	}
+	return nil
+}
+
+func validateEntry(e Entry) error {
+	if err := validateDest(e.Dest); err != nil {
+		return err
+	}
+	if err := validateID(e.ID); err != nil {
+		return err
+	}
+	if len(e.Data) > MaxEntrySize {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrEntryTooBig, len(e.Data), MaxEntrySize)
+	}
+	return nil
+}
+
+// validateWrite checks everything that does not need stored state, so that a bad
+// Write is refused whole before it reaches the writer.
+func validateWrite(w Write) error {
+	ids := make(map[string]struct{}, len(w.Entries))
+	for i, e := range w.Entries {
+		if err := validateEntry(e); err != nil {
+			return fmt.Errorf("entry %d of write: %w", i, err)
+		}
+		if _, dup := ids[e.ID]; dup {
+			return fmt.Errorf("entry %d of write: id %q twice: %w", i, e.ID, ErrDuplicateID)
+		}
+		ids[e.ID] = struct{}{}
+	}
+	for i, r := range w.Records {
+		if len(r.Key) == 0 {
+			return fmt.Errorf("record %d of write: %w", i, ErrEmptyRecord)
+		}
+		if len(r.Key) > maxRecordKey {
+			return fmt.Errorf("record %d of write: key of %d bytes, at most %d: %w",
+				i, len(r.Key), maxRecordKey, ErrBadArguments)
+		}
+	}
+	return nil
+}
+
+func truncate(reason string) string {
+	if len(reason) > maxReason {
+		return reason[:maxReason]
+	}
+	return reason
+}

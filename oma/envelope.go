@@ -22,12 +22,17 @@ var ErrEnvelope = errors.New("oma: malformed queued envelope")
 // Marshal encodes e compactly: version, content type, tag, body.
 func (e Envelope) Marshal() []byte {
 	b := make([]byte, 0, 1+2*binary.MaxVarintLen32+len(e.ContentType)+len(e.Tag)+len(e.Body))
+	return append(e.AppendHeader(b), e.Body...)
+}
+
+// AppendHeader appends what Marshal writes before the body (Body is ignored), so a
+// producer can render the document straight after it, in one buffer.
+func (e Envelope) AppendHeader(b []byte) []byte {
 	b = append(b, envelopeVersion)
 	b = binary.AppendUvarint(b, uint64(len(e.ContentType)))
 	b = append(b, e.ContentType...)
 	b = binary.AppendUvarint(b, uint64(len(e.Tag)))
-	b = append(b, e.Tag...)
-	return append(b, e.Body...)
+	return append(b, e.Tag...)
 }
 
 // UnmarshalEnvelope decodes what Marshal wrote. Body aliases b.

@@ -2,10 +2,19 @@
 // channel and receive their notifications over a WebSocket (OMA or acknowledged
 // mode) or by long polling; any OMA server POSTs notifications to the channel's
 // callbackURL. Each channel is one queue destination, "c:<channelId>".
+//
+// Channel state lives in queue records under "nc/" and survives restarts; the
+// notifications themselves live in the queue until delivered (see docs/channels.md
+// for when each mode counts a notification delivered). Everything is safe for
+// concurrent use.
 package bridge
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -32,27 +41,152 @@ type Options struct {
 
 // Bridge owns the channels and their connections.
 type Bridge struct {
-	opts Options
-	log  zerolog.Logger
+	opts    Options
+	cfg     config.Channels
+	log     zerolog.Logger
+	q       queue.Engine
+	hub     *hub
+	metrics *metrics
+	base    string // {public_url}{base_path}
+	cbBase  string // normalised callbackURL prefix, for CallbackDest
+
+	createMu sync.Mutex // makes "correlator unused → create" atomic
+
+	connMu   sync.Mutex
+	conns    map[*wsConn]struct{}
+	polls    map[*poller]struct{}
+	draining bool
+	wg       sync.WaitGroup // writers, readers, the expiry loop
+	stopExp  chan struct{}
 }
 
 // New builds the bridge.
 func New(o Options) (*Bridge, error) {
-	return &Bridge{opts: o, log: o.Log.With().Str("component", "bridge").Logger()}, nil
+	base := o.Config.Public() + o.Config.BasePath
+	b := &Bridge{
+		opts: o, cfg: o.Config.Channels, q: o.Queue,
+		log:     o.Log.With().Str("component", "bridge").Logger(),
+		hub:     newHub(),
+		base:    base,
+		cbBase:  normalizeURL(base+"/notifications") + "/",
+		conns:   map[*wsConn]struct{}{},
+		polls:   map[*poller]struct{}{},
+		stopExp: make(chan struct{}),
+	}
+	var err error
+	if b.metrics, err = newMetrics(o.Registerer, b); err != nil {
+		return nil, fmt.Errorf("bridge metrics: %w", err)
+	}
+	return b, nil
 }
 
 // Routes adds the channel resources, callbackURLs, long poll and WebSocket routes.
-func (b *Bridge) Routes(rt *api.Router) {}
+func (b *Bridge) Routes(rt *api.Router) {
+	const ch = "/notificationchannel/v1/{userId}/channels"
+	rt.Handle(ch, api.Methods{"GET": b.handleList, "POST": b.handleCreate})
+	rt.Handle(ch+"/{channelId}", api.Methods{"GET": b.handleRead, "DELETE": b.handleDelete})
+	rt.Handle(ch+"/{channelId}/channelLifetime", api.Methods{"GET": b.handleLifetimeGet, "PUT": b.handleLifetimePut})
+	rt.Handle(ch+"/{channelId}/poll", api.Methods{"POST": b.handlePoll})
+	rt.Handle(ch+"/{channelId}/ws", api.Methods{"GET": b.handleWS})
+	rt.Handle("/notifications/{token}", api.Methods{"POST": b.handleCallback})
+}
 
-// Start launches the bridge's background work (lifetime expiry).
-func (b *Bridge) Start(ctx context.Context) error { return nil }
+// Start loads the channels from the queue's records and launches lifetime expiry.
+// Channels that expired while the server was down are deleted at once.
+func (b *Bridge) Start(ctx context.Context) error {
+	if err := b.load(ctx); err != nil {
+		return err
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.expireLoop()
+	}()
+	return nil
+}
 
-// Drain closes every WebSocket with 1001 and answers pending long polls, so the
-// listener can shut down.
-func (b *Bridge) Drain(ctx context.Context) {}
+// Drain closes every WebSocket with 1001 and answers pending long polls with an
+// empty list, so the listener can shut down. New connections are refused with 503.
+// Unacknowledged notifications stay queued.
+func (b *Bridge) Drain(ctx context.Context) {
+	b.connMu.Lock()
+	b.draining = true
+	conns := make([]*wsConn, 0, len(b.conns))
+	for w := range b.conns {
+		conns = append(conns, w)
+	}
+	for p := range b.polls {
+		p.end(endDrain)
+	}
+	b.connMu.Unlock()
+	for _, w := range conns {
+		w.stop(closeGoingAway, "server shutting down")
+	}
+}
 
-// Stop waits for the bridge's goroutines.
-func (b *Bridge) Stop(ctx context.Context) error { return nil }
+// Stop ends lifetime expiry and waits for every goroutine of the bridge.
+func (b *Bridge) Stop(ctx context.Context) error {
+	b.Drain(ctx)
+	close(b.stopExp)
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bridge stop: %w", ctx.Err())
+	}
+}
 
 // CallbackDest maps one of our callbackURLs to its channel's queue destination.
-func (b *Bridge) CallbackDest(notifyURL string) (string, bool) { return "", false }
+// Scheme and host compare case-insensitively and a trailing slash is ignored.
+func (b *Bridge) CallbackDest(notifyURL string) (string, bool) {
+	n := normalizeURL(notifyURL)
+	token, ok := strings.CutPrefix(n, b.cbBase)
+	if !ok || token == "" || strings.Contains(token, "/") {
+		return "", false
+	}
+	c := b.hub.byToken(token)
+	if c == nil {
+		return "", false
+	}
+	return c.dest(), true
+}
+
+// normalizeURL lower-cases scheme and host, drops query, fragment and a trailing slash.
+func normalizeURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// track registers a connection or poll unless the bridge is draining; the caller
+// then owns one count of wg.
+func (b *Bridge) track(w *wsConn, p *poller) bool {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if b.draining {
+		return false
+	}
+	if w != nil {
+		b.conns[w] = struct{}{}
+	}
+	if p != nil {
+		b.polls[p] = struct{}{}
+	}
+	b.wg.Add(1)
+	return true
+}
+
+func (b *Bridge) untrack(w *wsConn, p *poller) {
+	b.connMu.Lock()
+	delete(b.conns, w)
+	delete(b.polls, p)
+	b.connMu.Unlock()
+	b.wg.Done()
+}

@@ -1,0 +1,66 @@
+package bridge
+
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// handleCallback takes one notification POSTed to a callbackURL: no token needed
+// (the URL is the capability). It answers 204 only once the notification is durable
+// in the channel's queue.
+func (b *Bridge) handleCallback(ctx *fasthttp.RequestCtx, p api.Params) {
+	c := b.hub.byToken(p["token"])
+	if c == nil {
+		api.Fail(ctx, oma.NotFound("callbackURL"))
+		return
+	}
+	f, rerr := notificationFormat(ctx)
+	if rerr != nil {
+		api.Fail(ctx, rerr)
+		return
+	}
+	body := api.Body(ctx)
+	if rerr := oma.CheckNotification(f, body); rerr != nil {
+		api.Fail(ctx, rerr)
+		return
+	}
+	env := oma.Envelope{ContentType: f.ContentType(), Body: body}
+	if rerr := b.appendTo(ctx, c, env); rerr != nil {
+		api.Fail(ctx, rerr)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// notificationFormat is the format of a POSTed notification: its Content-Type, or
+// sniffed from the body when there is none. Any other type is a 415.
+func notificationFormat(ctx *fasthttp.RequestCtx) (oma.Format, *oma.RequestError) {
+	if strings.TrimSpace(string(ctx.Request.Header.ContentType())) != "" {
+		return api.RequestFormat(ctx)
+	}
+	f, ok := oma.SniffFormat(ctx.PostBody())
+	if !ok {
+		return f, oma.InvalidInput("notification (neither XML nor JSON)")
+	}
+	return f, nil
+}
+
+// appendTo queues env on c unless c is deleted meanwhile (then 404).
+func (b *Bridge) appendTo(ctx *fasthttp.RequestCtx, c *channel, env oma.Envelope) *oma.RequestError {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.gone.Load() {
+		return oma.NotFound("callbackURL")
+	}
+	e := queue.Entry{ID: randomHex(16), Dest: c.dest(), Data: env.Marshal()}
+	if _, err := b.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}}); err != nil {
+		b.log.Warn().Err(err).Str("channel", c.st.ID).Msg("queueing a callback notification")
+		return unavailable()
+	}
+	return nil
+}

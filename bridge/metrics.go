@@ -1,0 +1,74 @@
+package bridge
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"notifyrelay/oma"
+)
+
+// metrics are the bridge's Prometheus series.
+type metrics struct {
+	channels    *prometheus.GaugeVec   // by type
+	connections *prometheus.GaugeVec   // by mode: oma, ack, poll
+	frames      *prometheus.CounterVec // by mode
+	bytes       *prometheus.CounterVec // by mode
+	acks        prometheus.Counter
+	slow        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
+	m := &metrics{
+		channels: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "notifyrelay_channels",
+			Help: "Notification channels that exist, by channel type."}, []string{"type"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "notifyrelay_channel_connections",
+			Help: "Open channel WebSockets and waiting long polls, by mode (oma, ack, poll)."}, []string{"mode"}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "notifyrelay_channel_frames_sent_total",
+			Help: "WebSocket frames and long-poll answers sent, by mode."}, []string{"mode"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "notifyrelay_channel_bytes_sent_total",
+			Help: "Payload bytes sent on channels, by mode."}, []string{"mode"}),
+		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_acks_total",
+			Help: "Acknowledgements applied to channel queues (delivered batches)."}),
+		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_slow_disconnects_total",
+			Help: "WebSockets closed because the client stopped reading."}),
+	}
+	for _, t := range []string{oma.ChannelWebSockets, oma.ChannelLongPolling} {
+		m.channels.WithLabelValues(t)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog",
+		Help: "Notifications queued on all channels, not yet delivered."}, func() float64 { return b.backlog(false) })
+	worst := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog_max",
+		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return b.backlog(true) })
+	var errs []error
+	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, backlog, worst} {
+		errs = append(errs, reg.Register(c))
+	}
+	return m, errors.Join(errs...)
+}
+
+func (m *metrics) channelAdded(t string) { m.channels.WithLabelValues(t).Inc() }
+func (m *metrics) channelGone(t string)  { m.channels.WithLabelValues(t).Dec() }
+
+func (m *metrics) connected(mode string, d float64) { m.connections.WithLabelValues(mode).Add(d) }
+
+func (m *metrics) sent(mode string, n int) {
+	m.frames.WithLabelValues(mode).Inc()
+	m.bytes.WithLabelValues(mode).Add(float64(n))
+}
+
+// backlog sums (or, worst, maximises) the depth of every channel queue.
+func (b *Bridge) backlog(worst bool) float64 {
+	var total, top int
+	for _, d := range b.q.Dests(DestPrefix) {
+		total += d.Depth
+		top = max(top, d.Depth)
+	}
+	if worst {
+		return float64(top)
+	}
+	return float64(total)
+}

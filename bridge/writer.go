@@ -1,0 +1,202 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"notifyrelay/oma"
+)
+
+// ctx is the context of queue calls made by connections: they are bounded by the
+// queue itself (Close fails them), not by a request.
+func (b *Bridge) ctx() context.Context { return context.Background() }
+
+// sent is one notification written in acknowledged mode and not yet acknowledged.
+type sent struct {
+	seq uint64
+	tag string
+}
+
+// writeLoop is the connection's only writer. The queue's Watch wakes it when
+// notifications arrive; it sends what is pending (up to send_buffer per batch),
+// answers connChecks and pings. A write that cannot finish within
+// channels.write_timeout means the client stopped reading: it is disconnected
+// with 1013 and its notifications stay queued.
+func (w *wsConn) writeLoop() {
+	defer close(w.writerDone)
+	wake, stopWatch := w.b.q.Watch(w.ch.dest())
+	defer stopWatch()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	var inflight []sent
+	var cursor uint64 // last seq written
+	var err error
+	for dirty := true; err == nil; {
+		if dirty {
+			if w.ack {
+				inflight, cursor, err = w.pumpAck(inflight, cursor)
+			} else {
+				cursor, err = w.pumpOMA(cursor)
+			}
+		}
+		if err != nil {
+			break
+		}
+		dirty = false
+		select {
+		case <-wake:
+			dirty = true
+		case <-w.nudge:
+			dirty = true
+		case msg := <-w.ctl:
+			err = w.write(msg)
+		case <-ping.C:
+			err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.b.cfg.WriteTimeout.D()))
+		case <-w.done:
+			w.sendClose(closeGrace)
+			return
+		}
+	}
+	w.failed(err)
+}
+
+// failed ends the connection after a write or queue error.
+func (w *wsConn) failed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		w.b.metrics.slow.Inc()
+		w.b.log.Info().Str("channel", w.ch.st.ID).Msg("slow WebSocket client disconnected")
+		w.stop(closeTryLater, "client too slow: reconnect to resume")
+	} else {
+		w.stop(closeNormal, "")
+	}
+	w.sendClose(100 * time.Millisecond)
+	_ = w.conn.NetConn().Close()
+}
+
+// sendClose sends the close frame and gives the peer closeGrace to answer before
+// the reader gives up.
+func (w *wsConn) sendClose(wait time.Duration) {
+	msg := websocket.FormatCloseMessage(w.closeCode, w.closeText)
+	_ = w.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))
+	_ = w.conn.SetReadDeadline(time.Now().Add(closeGrace))
+}
+
+func (w *wsConn) write(frame []byte) error {
+	if err := w.conn.SetWriteDeadline(time.Now().Add(w.b.cfg.WriteTimeout.D())); err != nil {
+		return err
+	}
+	if err := w.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return err
+	}
+	w.b.metrics.sent(w.mode(), len(frame))
+	return nil
+}
+
+// pumpOMA sends everything pending in OMA mode: one frame per run of same-format
+// notifications (a bare document for one, a notificationList for several), each
+// counted delivered once written.
+func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
+	dest, max := w.ch.dest(), w.b.cfg.SendBuffer
+	for {
+		es, err := w.b.q.Read(w.b.ctx(), dest, cursor, max)
+		if err != nil || len(es) == 0 {
+			return cursor, err
+		}
+		var tags []string
+		for rest := es; len(rest) > 0 && err == nil; {
+			run := leadingRun(rest, w.ch.st.MaxNotifications)
+			if err = w.write(omaFrame(run)); err == nil {
+				cursor = run[len(run)-1].seq
+				tags = appendTags(tags, run)
+			}
+			rest = rest[len(run):]
+		}
+		if cursor >= es[0].Seq {
+			w.b.ackDelivered(w.b.ctx(), dest, cursor, tags)
+		}
+		if err != nil || len(es) < max {
+			return cursor, err
+		}
+	}
+}
+
+func omaFrame(run []pending) []byte {
+	if len(run) == 1 {
+		return run[0].env.Body
+	}
+	docs := make([][]byte, len(run))
+	for i, p := range run {
+		docs[i] = p.env.Body
+	}
+	return oma.MarshalNotificationList(run[0].format, docs)
+}
+
+func appendTags(tags []string, run []pending) []string {
+	for _, p := range run {
+		if p.env.Tag != "" {
+			tags = append(tags, p.env.Tag)
+		}
+	}
+	return tags
+}
+
+// ackFrame is a notification in acknowledged mode.
+type ackFrame struct {
+	Seq          uint64 `json:"seq"`
+	ContentType  string `json:"contentType"`
+	Notification string `json:"notification"`
+}
+
+// pumpAck applies the client's acks, then sends pending notifications while the
+// window has room. A new connection starts at the queue's head: the first
+// notification not acknowledged.
+func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error) {
+	inflight = w.applyAcks(inflight)
+	dest := w.ch.dest()
+	for room := w.window - len(inflight); room > 0; room = w.window - len(inflight) {
+		es, err := w.b.q.Read(w.b.ctx(), dest, cursor, min(room, w.b.cfg.SendBuffer))
+		if err != nil || len(es) == 0 {
+			return inflight, cursor, err
+		}
+		for _, e := range es {
+			env, err := oma.UnmarshalEnvelope(e.Data)
+			if err != nil {
+				env = oma.Envelope{ContentType: "application/octet-stream", Body: e.Data}
+			}
+			frame, _ := json.Marshal(ackFrame{Seq: e.Seq, ContentType: env.ContentType, Notification: string(env.Body)})
+			if err := w.write(frame); err != nil {
+				return inflight, cursor, err
+			}
+			cursor = e.Seq
+			w.sentSeq.Store(cursor)
+			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag})
+		}
+	}
+	return inflight, cursor, nil
+}
+
+// applyAcks acknowledges in the queue what the client acknowledged and settles it.
+func (w *wsConn) applyAcks(inflight []sent) []sent {
+	a := w.ackReq.Load()
+	n := 0
+	for n < len(inflight) && inflight[n].seq <= a {
+		n++
+	}
+	if n == 0 {
+		return inflight
+	}
+	var tags []string
+	for _, s := range inflight[:n] {
+		if s.tag != "" {
+			tags = append(tags, s.tag)
+		}
+	}
+	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), a, tags)
+	return append(inflight[:0], inflight[n:]...)
+}

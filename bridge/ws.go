@@ -1,0 +1,277 @@
+package bridge
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+)
+
+// The two subprotocols of a channel WebSocket (SPEC §5).
+const (
+	ProtocolOMA = "notificationchannel-netapi-rest.openmobilealliance.org"
+	ProtocolAck = "notifyrelay.ack.v1"
+)
+
+// Close codes the server sends.
+const (
+	closeNormal    = websocket.CloseNormalClosure // channel deleted, socket superseded
+	closeGoingAway = websocket.CloseGoingAway     // server shutting down
+	closePolicy    = websocket.ClosePolicyViolation
+	closeTryLater  = websocket.CloseTryAgainLater // slow client: its notifications stay queued
+)
+
+// Connection timing. pingPeriod < pongWait, as in gorilla's chat example.
+const (
+	pongWait       = 60 * time.Second
+	pingPeriod     = 50 * time.Second
+	closeGrace     = time.Second // how long a closing socket waits for the peer's close
+	maxClientFrame = 16 << 10    // connCheck, connAck and acks are tiny
+)
+
+// writeBuffers lends write buffers to sockets only while they write, so an idle
+// socket holds none.
+var writeBuffers sync.Pool
+
+func (b *Bridge) upgrader() *websocket.FastHTTPUpgrader {
+	return &websocket.FastHTTPUpgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   256, // client frames are small; larger ones are read in pieces
+		WriteBufferSize:  16 << 10,
+		WriteBufferPool:  &writeBuffers,
+		Subprotocols:     []string{ProtocolAck, ProtocolOMA},
+		CheckOrigin:      func(*fasthttp.RequestCtx) bool { return true }, // checked before
+		Error: func(ctx *fasthttp.RequestCtx, status int, reason error) {
+			api.Fail(ctx, &oma.RequestError{Status: status, MessageID: "SVC0002", Text: oma.TextSVC0002, Variables: []string{reason.Error()}})
+		},
+	}
+}
+
+// handleWS checks the handshake (401, 403, 404, 400 before any upgrade) and
+// upgrades. The fasthttp hijack goroutine becomes the connection's reader.
+func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, proto, window, rerr := b.checkHandshake(ctx, p)
+	if rerr != nil {
+		api.Fail(ctx, rerr)
+		return
+	}
+	w := &wsConn{b: b, ch: c, ack: proto == ProtocolAck, window: window,
+		done: make(chan struct{}), nudge: make(chan struct{}, 1), ctl: make(chan []byte, 4), writerDone: make(chan struct{})}
+	if !b.track(w, nil) {
+		api.Fail(ctx, unavailable())
+		return
+	}
+	err := b.upgrader().Upgrade(ctx, w.serve)
+	if err != nil {
+		b.untrack(w, nil)
+	}
+}
+
+func (b *Bridge) checkHandshake(ctx *fasthttp.RequestCtx, p api.Params) (*channel, string, int, *oma.RequestError) {
+	pr, rerr := b.opts.Auth.Authenticate(ctx, true)
+	if rerr != nil {
+		return nil, "", 0, rerr
+	}
+	user, rerr := pr.Resolve(p["userId"])
+	if rerr != nil {
+		return nil, "", 0, rerr
+	}
+	c, rerr := b.channelOf(ctx, user, p["channelId"])
+	if rerr == nil && c.st.Type != oma.ChannelWebSockets {
+		rerr = oma.NotFound(string(ctx.Path()))
+	}
+	if rerr != nil {
+		return nil, "", 0, rerr
+	}
+	if !b.originAllowed(string(ctx.Request.Header.Peek("Origin"))) {
+		return nil, "", 0, oma.Forbidden("origin not allowed")
+	}
+	proto := pickProtocol(string(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")))
+	if proto == "" {
+		return nil, "", 0, oma.InvalidValue("Sec-WebSocket-Protocol", ProtocolOMA, ProtocolAck)
+	}
+	window, rerr := b.window(ctx)
+	return c, proto, window, rerr
+}
+
+func pickProtocol(header string) string {
+	for _, p := range strings.Split(header, ",") {
+		if p = strings.TrimSpace(p); p == ProtocolAck || p == ProtocolOMA {
+			return p
+		}
+	}
+	return ""
+}
+
+// window is ?window= (acknowledged mode), capped at channels.max_window.
+func (b *Bridge) window(ctx *fasthttp.RequestCtx) (int, *oma.RequestError) {
+	s := string(ctx.QueryArgs().Peek("window"))
+	if s == "" {
+		return b.cfg.Window, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, oma.InvalidInput("window")
+	}
+	return min(n, b.cfg.MaxWindow), nil
+}
+
+// originAllowed: no Origin (not a browser), public_url's own origin, or a listed one.
+func (b *Bridge) originAllowed(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	o := normalizeURL(origin)
+	pub, err := url.Parse(b.opts.Config.Public())
+	if err == nil && o == strings.ToLower(pub.Scheme+"://"+pub.Host) {
+		return true
+	}
+	for _, a := range b.cfg.AllowedOrigins {
+		if a == "*" || normalizeURL(a) == o {
+			return true
+		}
+	}
+	return false
+}
+
+// wsConn is one channel WebSocket: the hijack goroutine reads (serve), one writer
+// goroutine writes (writeLoop). Only the writer touches the send cursor.
+type wsConn struct {
+	b      *Bridge
+	ch     *channel
+	conn   *websocket.Conn
+	ack    bool // acknowledged mode
+	window int
+
+	done       chan struct{} // closed by stop
+	stopOnce   sync.Once
+	closeCode  int
+	closeText  string
+	nudge      chan struct{} // capacity 1: an ack arrived
+	ctl        chan []byte   // replies (connAck) for the writer
+	writerDone chan struct{}
+
+	sentSeq atomic.Uint64 // highest seq written (acknowledged mode): acks above it are refused
+	ackReq  atomic.Uint64 // highest seq the client acknowledged
+}
+
+// stop asks the connection to close with code; the first call wins.
+func (w *wsConn) stop(code int, text string) {
+	w.stopOnce.Do(func() {
+		w.closeCode, w.closeText = code, text
+		close(w.done)
+	})
+}
+
+// serve runs on fasthttp's hijack goroutine: it takes the channel, starts the
+// writer, reads until the connection ends, then waits for the writer.
+func (w *wsConn) serve(conn *websocket.Conn) {
+	b := w.b
+	defer b.untrack(w, nil)
+	defer conn.Close()
+	w.conn = conn
+	mode := w.mode()
+	b.metrics.connected(mode, 1)
+	defer b.metrics.connected(mode, -1)
+	if old := w.ch.attach(w); old != nil {
+		old.stop(closeNormal, "superseded by a newer connection")
+	}
+	defer w.ch.detach(w)
+	if _, err := b.refresh(b.ctx(), w.ch, 0); err != nil {
+		b.log.Warn().Err(err).Str("channel", w.ch.st.ID).Msg("refreshing lifetime on connect")
+	}
+	go w.writeLoop()
+	w.readLoop()
+	w.stop(closeNormal, "")
+	<-w.writerDone
+}
+
+func (w *wsConn) mode() string {
+	if w.ack {
+		return "ack"
+	}
+	return "oma"
+}
+
+// attach makes w the channel's socket and returns the one it supersedes.
+func (c *channel) attach(w *wsConn) *wsConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.conn
+	c.conn = w
+	if c.gone.Load() {
+		w.stop(closeNormal, "channel deleted")
+	}
+	return old
+}
+
+func (c *channel) detach(w *wsConn) {
+	c.mu.Lock()
+	if c.conn == w {
+		c.conn = nil
+	}
+	c.mu.Unlock()
+}
+
+// readLoop reads client frames until an error or a close.
+func (w *wsConn) readLoop() {
+	w.conn.SetReadLimit(maxClientFrame)
+	_ = w.conn.SetReadDeadline(time.Now().Add(pongWait))
+	w.conn.SetPongHandler(func(string) error { return w.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		_, data, err := w.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = w.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if !w.handle(data) {
+			return
+		}
+	}
+}
+
+// handle acts on one client frame; false ends the connection.
+func (w *wsConn) handle(data []byte) bool {
+	m, err := oma.ParseClientMessage(data, w.ack)
+	if err != nil {
+		w.stop(closePolicy, "unexpected message")
+		return false
+	}
+	switch m.Kind {
+	case "connCheck":
+		lifetime, err := w.b.refresh(w.b.ctx(), w.ch, 0)
+		if err != nil {
+			w.stop(closeTryLater, "server busy")
+			return false
+		}
+		f := m.Format
+		if w.ack {
+			f = oma.JSON
+		}
+		select {
+		case w.ctl <- oma.MarshalConnAck(f, lifetime):
+		default:
+			w.stop(closePolicy, "too many connCheck")
+			return false
+		}
+	case "ack":
+		// An ack above what this socket sent is stale (from an earlier socket,
+		// already applied) or claims everything sent: clamp it.
+		if a := min(m.Ack, w.sentSeq.Load()); a > w.ackReq.Load() {
+			w.ackReq.Store(a)
+		}
+		select {
+		case w.nudge <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}

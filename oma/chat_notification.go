@@ -25,10 +25,11 @@ func (n *ChatSessionDataNotification) AppendTo(b []byte, f Format) []byte {
 
 // Marshal renders the document in f.
 func (n *ChatSessionDataNotification) Marshal(f Format) []byte {
-	return n.AppendTo(make([]byte, 0, n.sizeHint()), f)
+	return n.AppendTo(make([]byte, 0, n.SizeHint()), f)
 }
 
-func (n *ChatSessionDataNotification) sizeHint() int {
+// SizeHint is a capacity that AppendTo fills without growing.
+func (n *ChatSessionDataNotification) SizeHint() int {
 	s := 420 + len(n.CallbackData) + len(n.SenderAddress) + len(n.SenderName) +
 		len(n.Message.Subject) + len(n.Message.Icon) + len(n.Message.Role.Address) + 2*len(n.Message.ResourceURL)
 	for _, l := range n.Links {

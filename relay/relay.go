@@ -51,16 +51,22 @@ type Options struct {
 type Relay struct {
 	opts Options
 	log  zerolog.Logger
+	chat *chatState // chat sessions, subscriptions, pending N2s (chat*.go)
 }
 
 // New builds the relay; Start launches its workers.
 func New(o Options) (*Relay, error) {
 	r := &Relay{opts: o, log: o.Log.With().Str("component", "relay").Logger()}
+	if err := r.loadChat(context.Background()); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // Routes adds the chat and operator resources.
-func (r *Relay) Routes(rt *api.Router) {}
+func (r *Relay) Routes(rt *api.Router) {
+	r.chatRoutes(rt)
+}
 
 // Start launches the webhook delivery workers.
 func (r *Relay) Start(ctx context.Context) error { return nil }
@@ -72,4 +78,4 @@ func (r *Relay) Stop(ctx context.Context) error { return nil }
 // (oma.Envelope.Tag): delivered, or given up on. The bridge calls it for
 // notifications it delivers into channels; the webhook workers for theirs. It drives
 // the chat status notification (N2) in "delivered" mode.
-func (r *Relay) Settled(tag string, delivered bool) {}
+func (r *Relay) Settled(tag string, delivered bool) { r.settled(tag, delivered) }

@@ -1,0 +1,201 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// Record key prefixes of the chat state (the durable truth; chatState caches it).
+const (
+	keySession      = "chat/g/" // + sessionId → session JSON
+	keyIcon         = "chat/i/" // + sessionId → attached icon bytes
+	keySubscription = "chat/s/" // + subscriptionId → subscription JSON
+	keyCorrelator   = "chat/k/" // + kind \x00 user \x00 clientCorrelator → correlation JSON
+	keyChange       = "chat/n/" // + changeId → pending N2; + changeId/k → N1 outcome
+)
+
+// chatState is the in-memory copy of the chat records, loaded at start and kept in
+// step with every durable write.
+type chatState struct {
+	base string // {public_url}{base_path}/chat/v1/
+
+	mu       sync.RWMutex
+	sessions map[string]*sessionEntry
+	subs     map[string]*subscription   // by id
+	byUser   map[string][]*subscription // copy-on-write slices
+
+	createMu sync.Mutex // serialises creates, for clientCorrelator checks
+
+	trackMu  sync.Mutex
+	trackers map[string]*tracker // pending N2 by changeId
+}
+
+func newChatState(base string) *chatState {
+	return &chatState{base: base, sessions: map[string]*sessionEntry{}, subs: map[string]*subscription{},
+		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{}}
+}
+
+// loadChat reads every chat record into memory and finishes changes whose N1 all
+// settled before a restart.
+func (r *Relay) loadChat(ctx context.Context) error {
+	c := newChatState(r.opts.Config.Public() + r.opts.Config.BasePath + "/chat/v1/")
+	r.chat = c
+	if r.opts.Queue == nil {
+		return nil
+	}
+	err := r.opts.Queue.Scan(ctx, []byte("chat/"), func(k, v []byte) error {
+		return c.loadRecord(string(k), v)
+	})
+	if err != nil {
+		return fmt.Errorf("load chat state: %w", err)
+	}
+	r.finishSettled(ctx)
+	return nil
+}
+
+func (c *chatState) loadRecord(key string, v []byte) error {
+	switch {
+	case len(key) > len(keySession) && key[:len(keySession)] == keySession:
+		var s session
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("session record %s: %w", key, err)
+		}
+		s.index()
+		c.sessions[s.ID] = &sessionEntry{cur: &s}
+	case len(key) > len(keySubscription) && key[:len(keySubscription)] == keySubscription:
+		var s subscription
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("subscription record %s: %w", key, err)
+		}
+		c.putSub(&s)
+	case len(key) > len(keyChange) && key[:len(keyChange)] == keyChange:
+		return c.loadChange(key[len(keyChange):], v)
+	}
+	return nil
+}
+
+// chatRoutes adds the chat resources (SPEC §4).
+func (r *Relay) chatRoutes(rt *api.Router) {
+	b := "/chat/v1/{userId}"
+	rt.Handle(b+"/group", api.Methods{"POST": r.createGroup})
+	rt.Handle(b+"/group/{sessionId}", api.Methods{"GET": r.getGroup})
+	rt.Handle(b+"/group/{sessionId}/participants", api.Methods{"GET": r.listParticipants, "POST": r.addParticipants})
+	rt.Handle(b+"/group/{sessionId}/participants/{participantId}", api.Methods{"DELETE": r.removeParticipant})
+	rt.Handle(b+"/group/{sessionId}/messages", api.Methods{"POST": r.postSessionData})
+	rt.Handle(b+"/group/{sessionId}/icon", api.Methods{"GET": r.getIcon})
+	rt.Handle(b+"/subscriptions", api.Methods{"GET": r.listSubscriptions, "POST": r.createSubscription})
+	rt.Handle(b+"/subscriptions/{subscriptionId}", api.Methods{"GET": r.getSubscription, "DELETE": r.deleteSubscription})
+}
+
+// call is one authenticated chat request.
+type call struct {
+	ctx  *fasthttp.RequestCtx
+	user string // {userId} resolved (acr:auth → the token's user)
+	esc  string // user, percent-encoded for URLs
+	out  oma.Format
+}
+
+// begin authenticates and negotiates; on failure it has answered and ok is false.
+func (r *Relay) begin(ctx *fasthttp.RequestCtx, p api.Params) (call, bool) {
+	user, e := r.opts.Auth.ActAs(ctx, p["userId"])
+	if e != nil {
+		api.Fail(ctx, e)
+		return call{}, false
+	}
+	out, e := api.Negotiate(ctx)
+	if e != nil {
+		api.Fail(ctx, e)
+		return call{}, false
+	}
+	return call{ctx: ctx, user: user, esc: api.EscapeID(user), out: out}, true
+}
+
+func (c call) fail(e *oma.RequestError) { api.WriteError(c.ctx, c.out, e) }
+
+func (c call) write(status int, body []byte) { api.Write(c.ctx, status, c.out, body) }
+
+func (c call) created(location string, body []byte) {
+	c.ctx.Response.Header.Set("Location", location)
+	c.write(fasthttp.StatusCreated, body)
+}
+
+// unavailable logs a failure of our own (the queue) and returns the 503 for it.
+func (r *Relay) unavailable(err error) *oma.RequestError {
+	r.log.Error().Err(err).Msg("chat request failed")
+	return &oma.RequestError{Status: fasthttp.StatusServiceUnavailable, MessageID: "SVC0001",
+		Text: oma.TextSVC0001, Variables: []string{"temporarily unavailable"}}
+}
+
+// requestBody checks the Content-Type (415 unless XML or JSON) and returns a copy.
+func requestBody(ctx *fasthttp.RequestCtx) (oma.Format, []byte, *oma.RequestError) {
+	f, e := api.RequestFormat(ctx)
+	if e != nil {
+		return f, nil, e
+	}
+	return f, api.Body(ctx), nil
+}
+
+// newID returns n random bytes in hex.
+func newID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// append writes w durably.
+func (r *Relay) append(ctx context.Context, w queue.Write) error {
+	if r.opts.Queue == nil {
+		return errors.New("no queue")
+	}
+	_, err := r.opts.Queue.Append(ctx, w)
+	return err
+}
+
+// correlation is what a clientCorrelator was first used for.
+type correlation struct {
+	Hash string `json:"h"`
+	ID   string `json:"id"`
+}
+
+func correlatorKey(kind, user, corr string) []byte {
+	return []byte(keyCorrelator + kind + "\x00" + user + "\x00" + corr)
+}
+
+// correlated looks up a clientCorrelator: the id created with it, "" when unused,
+// or 409 SVC0005 when it was used with a different request. Callers hold createMu.
+func (r *Relay) correlated(ctx context.Context, kind, user, corr string, req any) (id, hash string, e *oma.RequestError) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", req))
+	hash = hex.EncodeToString(sum[:])
+	if corr == "" || r.opts.Queue == nil {
+		return "", hash, nil
+	}
+	v, err := r.opts.Queue.Get(ctx, correlatorKey(kind, user, corr))
+	if err != nil {
+		return "", hash, nil
+	}
+	var c correlation
+	if json.Unmarshal(v, &c) != nil || c.Hash != hash {
+		return "", hash, oma.DuplicateCorrelator(corr)
+	}
+	return c.ID, hash, nil
+}
+
+func correlationRecord(kind, user, corr, hash, id string) queue.Record {
+	v, _ := json.Marshal(correlation{Hash: hash, ID: id})
+	return queue.Record{Key: correlatorKey(kind, user, corr), Value: v}
+}
+
+func now() time.Time { return time.Now().UTC() }

@@ -1,0 +1,239 @@
+package relay
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// change is a parsed session data change: the document and, for an attached icon,
+// the image.
+type change struct {
+	data      oma.ChatSessionData
+	image     []byte
+	imageType string
+}
+
+// postSessionData: POST …/group/{sessionId}/messages with chatSessionData. The
+// change, every N1 it causes and (when due at once) N2 are one atomic append; the
+// 201 follows it.
+func (r *Relay) postSessionData(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, ok := r.begin(ctx, p)
+	if !ok {
+		return
+	}
+	ch, e := r.readChange(ctx)
+	if e == nil {
+		e = r.applyChange(c, p["sessionId"], ch)
+	}
+	if e != nil {
+		c.fail(e)
+	}
+}
+
+// readChange parses an XML, JSON or multipart body. The body is not kept: every
+// value parsed out of it is a copy.
+func (r *Relay) readChange(ctx *fasthttp.RequestCtx) (change, *oma.RequestError) {
+	ct := string(ctx.Request.Header.ContentType())
+	if mt, _, _ := strings.Cut(ct, ";"); strings.EqualFold(strings.TrimSpace(mt), "multipart/form-data") {
+		return readMultipartChange(ct, ctx.PostBody(), int(r.opts.Config.Limits.MaxBody))
+	}
+	f, e := api.RequestFormat(ctx)
+	if e != nil {
+		return change{}, e
+	}
+	d, e := oma.ParseChatSessionData(f, ctx.PostBody())
+	if e == nil && d.Kind == oma.DataIcon && d.Action == oma.ActionSet && !webURL(d.Icon) {
+		e = oma.InvalidInput("icon (an http(s) URL, or an image attached with multipart/form-data)")
+	}
+	return change{data: d}, e
+}
+
+func readMultipartChange(ct string, body []byte, maxPart int) (change, *oma.RequestError) {
+	m, e := oma.ParseMultipart(ct, body, maxPart)
+	if e != nil {
+		return change{}, e
+	}
+	d, e := oma.ParseChatSessionData(m.RootFormat, m.Root)
+	if e != nil {
+		return change{}, e
+	}
+	ch := change{data: d}
+	if d.Kind != oma.DataIcon || d.Action != oma.ActionSet || webURL(d.Icon) {
+		return ch, nil
+	}
+	a, ok := m.Find(d.Icon)
+	if !ok {
+		return ch, oma.InvalidInput("icon (no attachment with this Content-ID)")
+	}
+	if ch.imageType, ok = oma.ImageType(a.Data); !ok {
+		return ch, oma.InvalidInput("icon (attachment is not a PNG, JPEG, GIF or WebP image)")
+	}
+	ch.image = a.Data
+	return ch, nil
+}
+
+func webURL(s string) bool {
+	l := strings.ToLower(s)
+	return (strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")) && len(s) > len("https://")
+}
+
+// applyChange authorises and applies ch under the session's lock, and appends the
+// new state with its notifications.
+func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestError {
+	entry, _, e := r.sessionFor(c, sessionID)
+	if e != nil {
+		return e
+	}
+	entry.mu.Lock()
+	defer entry.mu.Unlock()
+	me := entry.cur.find(c.user)
+	if me < 0 {
+		return oma.Forbidden(c.user + " is not a participant of the session")
+	}
+	next, e := applyTo(entry.cur, me, ch)
+	if e != nil {
+		return e
+	}
+	msgID := newID(16)
+	w := queue.Write{Records: make([]queue.Record, 1, 3)}
+	w.Records[0] = next.record()
+	if ch.image != nil {
+		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID), Value: ch.image})
+	} else if ch.data.Kind == oma.DataIcon {
+		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
+	}
+	t := r.notify(next, me, ch, msgID, &w)
+	if err := r.append(c.ctx, w); err != nil {
+		r.untrack(t)
+		return r.unavailable(err)
+	}
+	entry.cur = next
+	loc := r.groupURL(c.esc, next.ID) + "/messages/" + msgID
+	c.created(loc, oma.MarshalResourceReference(c.out, loc))
+	return nil
+}
+
+// applyTo returns s with the change applied, or why the caller (index me) may not
+// make it.
+func applyTo(s *session, me int, ch change) (*session, *oma.RequestError) {
+	next := s.clone()
+	d := ch.data
+	del := d.Action == oma.ActionDelete
+	switch d.Kind {
+	case oma.DataSubject:
+		next.Subject = d.Subject
+		if del {
+			next.Subject = ""
+		}
+	case oma.DataIcon:
+		next.Icon, next.IconType = d.Icon, ch.imageType
+		if del || ch.image != nil {
+			next.Icon = ""
+		}
+	case oma.DataRole:
+		return next, setRole(next, me, d.Role, del)
+	}
+	return next, nil
+}
+
+// setRole applies a participantRole change: Administrators only; the address must
+// be a participant; the last Administrator keeps the role. delete takes the role
+// away (the participant becomes a Participant).
+func setRole(s *session, me int, pr oma.ParticipantRole, del bool) *oma.RequestError {
+	if s.Participants[me].Role != oma.RoleAdministrator {
+		return oma.Forbidden("only an Administrator may change a participant's role")
+	}
+	i := s.find(pr.Address)
+	if i < 0 {
+		return oma.InvalidAddress("participantRole.address")
+	}
+	role := pr.Role
+	if del {
+		role = oma.RoleParticipant
+	}
+	if s.Participants[i].Role == oma.RoleAdministrator && role != oma.RoleAdministrator && s.admins() == 1 {
+		return oma.Forbidden("the last Administrator cannot be demoted")
+	}
+	s.Participants[i].Role = role
+	return nil
+}
+
+// notify adds to w one N1 per active subscription of every other participant and,
+// when N2 is due at once, the N2s; in "delivered" mode with N1s it adds and returns
+// the tracker that sends N2 once they have all settled.
+func (r *Relay) notify(s *session, me int, ch change, msgID string, w *queue.Write) *tracker {
+	track := r.opts.Config.Chat.StatusNotification != "applied"
+	var t *tracker
+	if track {
+		t = &tracker{rec: changeRecord{Session: s.ID, Changer: s.Participants[me].Address, Msg: msgID}}
+	}
+	at := now()
+	n := oma.ChatSessionDataNotification{SenderAddress: s.Participants[me].Address,
+		SenderName: s.Participants[me].Name, Message: ch.data, DateTime: at}
+	links := make([]oma.Link, 2)
+	n.Links = links
+	for i := range s.Participants {
+		if i == me {
+			continue
+		}
+		p := &s.Participants[i]
+		subs := r.chat.userSubs(p.Address)
+		first := true
+		for _, sub := range subs {
+			if !sub.active(at) {
+				continue
+			}
+			if first {
+				r.receiverLinks(&n, links, s, p, ch, msgID)
+				if t != nil {
+					t.rec.Receivers = append(t.rec.Receivers, p.Address)
+				}
+				first = false
+			}
+			w.Entries = append(w.Entries, r.n1Entry(&n, sub, msgID, len(w.Entries), t))
+		}
+	}
+	if t == nil || len(w.Entries) == 0 {
+		w.Entries = append(w.Entries, r.n2Entries(s.ID, s.Participants[me].Address, msgID, nil)...)
+		return nil
+	}
+	t.outcome = make([]int8, len(t.rec.Owner))
+	t.left = len(t.rec.Owner)
+	w.Records = append(w.Records, t.record())
+	r.track(t)
+	return t
+}
+
+// receiverLinks points n at the receiver p's own URLs.
+func (r *Relay) receiverLinks(n *oma.ChatSessionDataNotification, links []oma.Link, s *session, p *participant, ch change, msgID string) {
+	g := r.groupURL(p.esc, s.ID)
+	m := g + "/messages/" + msgID
+	links[0] = oma.Link{Rel: oma.RelGroupChatSession, Href: g}
+	links[1] = oma.Link{Rel: oma.RelChatSessionData, Href: m}
+	n.Message.ResourceURL = m
+	if ch.image != nil {
+		n.Message.Icon = g + "/icon"
+	}
+}
+
+// n1Entry renders one N1 for sub straight into its queue entry. Its id doubles as
+// the tag that Settled reports back (delivered mode).
+func (r *Relay) n1Entry(n *oma.ChatSessionDataNotification, sub *subscription, msgID string, k int, t *tracker) queue.Entry {
+	n.CallbackData = sub.CallbackData
+	f := sub.format()
+	id := msgID + "." + strconv.Itoa(k)
+	env := oma.Envelope{ContentType: f.ContentType()}
+	if t != nil {
+		env.Tag = id
+		t.rec.Owner = append(t.rec.Owner, len(t.rec.Receivers)-1)
+	}
+	b := make([]byte, 0, 16+len(env.ContentType)+len(id)+n.SizeHint())
+	b = n.AppendTo(env.AppendHeader(b), f)
+	return queue.Entry{ID: id, Dest: sub.Dest, Data: b}
+}

@@ -1,0 +1,293 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// defaultDuration is the subscription lifetime when the request names none.
+const defaultDuration = 86400
+
+// subscription is one chat notification subscription of a user.
+type subscription struct {
+	ID           string    `json:"id"`
+	User         string    `json:"u"`
+	NotifyURL    string    `json:"url"`
+	CallbackData string    `json:"cd,omitempty"`
+	Format       string    `json:"f"` // XML or JSON
+	Correlator   string    `json:"cc,omitempty"`
+	Expires      time.Time `json:"exp"`
+	Dest         string    `json:"d"` // queue destination: s:<id> or a channel's c:<id>
+}
+
+func (s *subscription) active(t time.Time) bool { return t.Before(s.Expires) }
+
+func (s *subscription) format() oma.Format {
+	if s.Format == "XML" {
+		return oma.XML
+	}
+	return oma.JSON
+}
+
+func (s *subscription) record() queue.Record {
+	v, _ := json.Marshal(s)
+	return queue.Record{Key: []byte(keySubscription + s.ID), Value: v}
+}
+
+// doc is the subscription as its owner reads it; duration is what remains.
+func (r *Relay) subDoc(s *subscription) oma.ChatNotificationSubscription {
+	left := int(time.Until(s.Expires).Round(time.Second) / time.Second)
+	return oma.ChatNotificationSubscription{
+		CallbackReference: oma.CallbackReference{NotifyURL: s.NotifyURL, CallbackData: s.CallbackData, NotificationFormat: s.Format},
+		Duration:          max(left, 0), ClientCorrelator: s.Correlator,
+		ResourceURL: r.chat.base + api.EscapeID(s.User) + "/subscriptions/" + s.ID,
+	}
+}
+
+func (c *chatState) putSub(s *subscription) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subs[s.ID] = s
+	list := c.byUser[s.User]
+	c.byUser[s.User] = append(list[:len(list):len(list)], s)
+}
+
+func (c *chatState) dropSub(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.subs[id]
+	if s == nil {
+		return
+	}
+	delete(c.subs, id)
+	var keep []*subscription
+	for _, o := range c.byUser[s.User] {
+		if o.ID != id {
+			keep = append(keep, o)
+		}
+	}
+	c.byUser[s.User] = keep
+}
+
+// userSubs returns user's subscriptions; the slice must not be modified.
+func (c *chatState) userSubs(user string) []*subscription {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byUser[user]
+}
+
+// createSubscription: POST /{userId}/subscriptions.
+func (r *Relay) createSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, ok := r.begin(ctx, p)
+	if !ok {
+		return
+	}
+	f, body, e := requestBody(ctx)
+	if e == nil {
+		var req oma.ChatNotificationSubscription
+		if req, e = oma.ParseChatNotificationSubscription(f, body); e == nil {
+			if req.CallbackReference.NotificationFormat == "" {
+				req.CallbackReference.NotificationFormat = f.String()
+			}
+			e = r.subscribe(c, req)
+		}
+	}
+	if e != nil {
+		c.fail(e)
+	}
+}
+
+func (r *Relay) subscribe(c call, req oma.ChatNotificationSubscription) *oma.RequestError {
+	dest, e := r.destFor(c.ctx, req.CallbackReference.NotifyURL)
+	if e != nil {
+		return e
+	}
+	r.chat.createMu.Lock()
+	defer r.chat.createMu.Unlock()
+	id, hash, e := r.correlated(c.ctx, "sub", c.user, req.ClientCorrelator, req)
+	if e != nil {
+		return e
+	}
+	if id != "" {
+		r.chat.mu.RLock()
+		s := r.chat.subs[id]
+		r.chat.mu.RUnlock()
+		if s != nil {
+			d := r.subDoc(s)
+			c.created(d.ResourceURL, d.Marshal(c.out))
+			return nil
+		}
+	}
+	s := r.newSubscription(c.user, req, dest)
+	w := queue.Write{Records: []queue.Record{s.record()}}
+	if s.Correlator != "" {
+		w.Records = append(w.Records, correlationRecord("sub", c.user, s.Correlator, hash, s.ID))
+	}
+	if err := r.append(c.ctx, w); err != nil {
+		return r.unavailable(err)
+	}
+	r.chat.putSub(s)
+	d := r.subDoc(s)
+	c.created(d.ResourceURL, d.Marshal(c.out))
+	return nil
+}
+
+func (r *Relay) newSubscription(user string, req oma.ChatNotificationSubscription, dest string) *subscription {
+	d := req.Duration
+	if d <= 0 {
+		d = defaultDuration
+	}
+	d = min(d, r.opts.Config.Chat.MaxDuration)
+	s := &subscription{ID: newID(10), User: user, NotifyURL: req.CallbackReference.NotifyURL,
+		CallbackData: req.CallbackReference.CallbackData, Format: req.CallbackReference.NotificationFormat,
+		Correlator: req.ClientCorrelator, Expires: time.Now().Add(time.Duration(d) * time.Second)}
+	s.Dest = dest
+	if dest == "" {
+		s.Dest = DestSubscription + s.ID
+	}
+	return s
+}
+
+// destFor recognises our own channels' callbackURLs (their queue destination is
+// returned) and otherwise checks the webhook URL against the SSRF guard ("" dest).
+func (r *Relay) destFor(ctx context.Context, notifyURL string) (string, *oma.RequestError) {
+	if r.opts.Channels != nil {
+		if dest, ok := r.opts.Channels.CallbackDest(notifyURL); ok {
+			return dest, nil
+		}
+	}
+	if err := checkTarget(ctx, notifyURL, r.opts.Config.Delivery.AllowPrivateTargets); err != nil {
+		return "", oma.InvalidInput("notifyURL (" + err.Error() + ")")
+	}
+	return "", nil
+}
+
+// ownSub finds the caller's subscription; an expired one is deleted on the way.
+func (r *Relay) ownSub(c call, id string) (*subscription, *oma.RequestError) {
+	r.chat.mu.RLock()
+	s := r.chat.subs[id]
+	r.chat.mu.RUnlock()
+	if s != nil && !s.active(time.Now()) {
+		r.removeSub(c.ctx, s)
+		s = nil
+	}
+	if s == nil || s.User != c.user {
+		return nil, oma.NotFound(string(c.ctx.Path()))
+	}
+	return s, nil
+}
+
+// forgetSub deletes the subscription's records (it and its correlator) and its
+// cache entry.
+func (r *Relay) forgetSub(ctx context.Context, s *subscription) error {
+	w := queue.Write{Records: []queue.Record{{Key: []byte(keySubscription + s.ID)}}}
+	if s.Correlator != "" {
+		w.Records = append(w.Records, queue.Record{Key: correlatorKey("sub", s.User, s.Correlator)})
+	}
+	if err := r.append(ctx, w); err != nil {
+		return err
+	}
+	r.chat.dropSub(s.ID)
+	return nil
+}
+
+// removeSub deletes the subscription and (for webhooks) whatever is still queued
+// for it.
+func (r *Relay) removeSub(ctx context.Context, s *subscription) {
+	if err := r.forgetSub(ctx, s); err != nil {
+		r.log.Warn().Err(err).Str("subscription", s.ID).Msg("delete subscription")
+		return
+	}
+	if strings.HasPrefix(s.Dest, DestSubscription) {
+		if err := r.opts.Queue.Delete(ctx, s.Dest); err != nil {
+			r.log.Warn().Err(err).Str("dest", s.Dest).Msg("drop queued notifications of a deleted subscription")
+		}
+	}
+}
+
+// getSubscription: GET /{userId}/subscriptions/{subscriptionId}.
+func (r *Relay) getSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, ok := r.begin(ctx, p)
+	if !ok {
+		return
+	}
+	s, e := r.ownSub(c, p["subscriptionId"])
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	d := r.subDoc(s)
+	c.write(fasthttp.StatusOK, d.Marshal(c.out))
+}
+
+// deleteSubscription: DELETE /{userId}/subscriptions/{subscriptionId}.
+func (r *Relay) deleteSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, ok := r.begin(ctx, p)
+	if !ok {
+		return
+	}
+	s, e := r.ownSub(c, p["subscriptionId"])
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	r.removeSub(ctx, s)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// listSubscriptions: GET /{userId}/subscriptions (active ones).
+func (r *Relay) listSubscriptions(ctx *fasthttp.RequestCtx, p api.Params) {
+	c, ok := r.begin(ctx, p)
+	if !ok {
+		return
+	}
+	var docs []oma.ChatNotificationSubscription
+	for _, s := range r.chat.userSubs(c.user) {
+		if !s.active(time.Now()) {
+			r.removeSub(ctx, s)
+			continue
+		}
+		docs = append(docs, r.subDoc(s))
+	}
+	c.write(fasthttp.StatusOK, oma.MarshalChatSubscriptionList(c.out, docs, r.chat.base+c.esc+"/subscriptions"))
+}
+
+// subscriptionTarget is the webhook workers' view of a subscription destination
+// ("s:<id>"): its notifyURL while the subscription exists and has not expired.
+func (r *Relay) subscriptionTarget(ctx context.Context, dest string) (notifyURL string, ok bool) {
+	id, found := strings.CutPrefix(dest, DestSubscription)
+	if !found {
+		return "", false
+	}
+	r.chat.mu.RLock()
+	s := r.chat.subs[id]
+	r.chat.mu.RUnlock()
+	if s == nil || !s.active(time.Now()) {
+		return "", false
+	}
+	return s.NotifyURL, true
+}
+
+// endSubscription ends the subscription behind dest (its webhook answered 410 Gone).
+func (r *Relay) endSubscription(ctx context.Context, dest string) {
+	id, _ := strings.CutPrefix(dest, DestSubscription)
+	r.chat.mu.RLock()
+	s := r.chat.subs[id]
+	r.chat.mu.RUnlock()
+	if s == nil {
+		return
+	}
+	if err := r.forgetSub(ctx, s); err != nil {
+		r.log.Warn().Err(err).Str("subscription", s.ID).Msg("end subscription")
+		return
+	}
+	r.log.Info().Str("subscription", s.ID).Msg("subscription ended by its webhook (410 Gone)")
+}

@@ -71,6 +71,9 @@ func (p *plan) append(w Write) result {
 		e.Enqueued = p.now
 		seqs[i] = p.push(e)
 	}
+	for _, v := range p.views { // once per destination, however many entries
+		p.putMeta(v)
+	}
 	for _, r := range w.Records {
 		if r.Value == nil {
 			p.del(recordKey(r.Key))
@@ -92,7 +95,8 @@ func (p *plan) notDead(id string) error {
 	return fmt.Errorf("queue: check dead letters: %w", err)
 }
 
-// push adds e at the tail of its destination and returns its seq.
+// push adds e at the tail of its destination and returns its seq; the caller then
+// writes the destination's meta.
 func (p *plan) push(e Entry) uint64 {
 	v := p.view(e.Dest)
 	if !v.exists {
@@ -105,7 +109,6 @@ func (p *plan) push(e Entry) uint64 {
 	v.meta.Next++
 	v.appended = true
 	p.set(entryKey(e.Dest, seq), encodeEntry(e))
-	p.putMeta(v)
 	return seq
 }
 
@@ -204,5 +207,6 @@ func (p *plan) replay(id string) result {
 	p.del(deadKey(id))
 	e := Entry{ID: dl.ID, Dest: dl.Dest, Data: dl.Data, Enqueued: dl.Enqueued}
 	e.Seq = p.push(e)
+	p.putMeta(p.view(e.Dest))
 	return result{entry: e}
 }

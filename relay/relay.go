@@ -51,7 +51,9 @@ type Options struct {
 type Relay struct {
 	opts Options
 	log  zerolog.Logger
-	chat *chatState // chat sessions, subscriptions, pending N2s (chat*.go)
+	chat *chatState   // chat sessions, subscriptions, pending N2s (chat*.go)
+	dlv  *deliverer   // webhook workers (delivery*.go)
+	ops  *operatorAPI // operator delivery API (operator*.go)
 }
 
 // New builds the relay; Start launches its workers.
@@ -60,19 +62,28 @@ func New(o Options) (*Relay, error) {
 	if err := r.loadChat(context.Background()); err != nil {
 		return nil, err
 	}
+	if err := r.initDelivery(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // Routes adds the chat and operator resources.
 func (r *Relay) Routes(rt *api.Router) {
 	r.chatRoutes(rt)
+	r.ops.routes(rt)
 }
 
 // Start launches the webhook delivery workers.
-func (r *Relay) Start(ctx context.Context) error { return nil }
+func (r *Relay) Start(ctx context.Context) error {
+	r.dlv.start()
+	return nil
+}
 
 // Stop waits for in-flight webhook attempts (or gives them back to the queue).
-func (r *Relay) Stop(ctx context.Context) error { return nil }
+func (r *Relay) Stop(ctx context.Context) error {
+	return r.dlv.stop(ctx)
+}
 
 // Settled is told the outcome of a queued notification that carried a tag
 // (oma.Envelope.Tag): delivered, or given up on. The bridge calls it for

@@ -1,0 +1,381 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"notifyrelay/config"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// runMax bounds how many notifications one worker delivers to a destination in a
+// row before giving the lease back. Delivered notifications are acknowledged
+// together (one durable Ack for the run), which is what lets one destination go
+// faster than one fsync per notification; a crash repeats at most this many.
+const runMax = 64
+
+// deliveryHooks are the chat side's answers about subscription destinations ("s:").
+type deliveryHooks struct {
+	// target returns a subscription's notifyURL, ok=false once it is gone.
+	target func(ctx context.Context, dest string) (notifyURL string, ok bool)
+	// gone ends a subscription whose webhook answered 410.
+	gone func(ctx context.Context, dest string)
+	// settled is told the outcome of a tagged notification.
+	settled func(tag string, delivered bool)
+}
+
+// deliverer runs the webhook workers: for each destination with work due, one
+// worker at a time (the queue's lease) POSTs its head, then acknowledges, retries
+// or dead-letters it. Workers serve destinations independently, so a slow or dead
+// receiver holds only its own worker.
+type deliverer struct {
+	q     queue.Engine
+	cfg   config.Delivery
+	log   zerolog.Logger
+	web   *webhookClient
+	dests *destBook
+	hooks deliveryHooks
+	m     *deliveryMetrics
+	slots chan struct{} // bounds attempts in flight over both kinds
+
+	take, work             context.Context // take: ask for new work; work: queue calls
+	cancelTake, cancelWork context.CancelFunc
+	wg                     sync.WaitGroup
+}
+
+func newDeliverer(o Options, hooks deliveryHooks) (*deliverer, error) {
+	key, err := config.SigningKey(o.Config.Delivery.SigningSecret)
+	if err != nil {
+		return nil, fmt.Errorf("delivery.signing_secret: %w", err)
+	}
+	return &deliverer{
+		q: o.Queue, cfg: o.Config.Delivery, hooks: hooks,
+		log:   o.Log.With().Str("component", "delivery").Logger(),
+		web:   newWebhookClient(o.Config.Delivery, key),
+		dests: newDestBook(o.Queue),
+		m:     newDeliveryMetrics(o.Registerer, o.Queue),
+		slots: make(chan struct{}, o.Config.Delivery.Workers),
+	}, nil
+}
+
+// start launches delivery.workers workers per destination kind (at most that many
+// attempts run at once overall) and the record sweeper.
+func (d *deliverer) start() {
+	d.take, d.cancelTake = context.WithCancel(context.Background())
+	d.work, d.cancelWork = context.WithCancel(context.Background())
+	for _, prefix := range []string{DestSubscription, DestOperator} {
+		for range d.cfg.Workers {
+			d.wg.Add(1)
+			go d.worker(prefix)
+		}
+	}
+	d.wg.Add(1)
+	go d.sweeper()
+}
+
+// stop lets in-flight attempts finish and stops taking work. When ctx ends first,
+// it cuts the attempts short: unacknowledged, they are sent again later.
+func (d *deliverer) stop(ctx context.Context) error {
+	if d.cancelTake == nil {
+		return nil
+	}
+	d.cancelTake()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		d.cancelWork()
+		return nil
+	case <-ctx.Done():
+	}
+	d.cancelWork()
+	d.web.conns.abortAll()
+	<-done
+	return fmt.Errorf("stop webhook workers: %w", ctx.Err())
+}
+
+func (d *deliverer) worker(prefix string) {
+	defer d.wg.Done()
+	for {
+		dest, err := d.q.Next(d.take, prefix)
+		if err != nil {
+			return // stopping, or the queue is closed
+		}
+		d.slots <- struct{}{}
+		d.serve(dest)
+		<-d.slots
+		d.q.Release(dest)
+	}
+}
+
+// serve delivers dest's notifications in order while they succeed, up to runMax,
+// then settles the first that did not.
+func (d *deliverer) serve(dest string) {
+	url, ok, err := d.target(dest)
+	if err != nil {
+		d.log.Error().Err(err).Str("dest", dest).Msg("look up destination")
+		return
+	}
+	if !ok {
+		d.drop(dest)
+		return
+	}
+	run := deliveredRun{retention: d.cfg.RecordRetention.D()}
+	var after uint64
+	for range runMax {
+		if d.take.Err() != nil {
+			break
+		}
+		e, found, err := d.next(dest, after)
+		if err != nil || !found {
+			break
+		}
+		t := d.attempt(dest, url, e)
+		if t.v.outcome == delivered {
+			run.add(e, t)
+			after = e.Seq
+			continue
+		}
+		if d.commit(dest, &run) == nil {
+			d.fail(dest, e, t)
+		}
+		return
+	}
+	_ = d.commit(dest, &run)
+}
+
+func (d *deliverer) next(dest string, after uint64) (queue.Entry, bool, error) {
+	es, err := d.q.Read(d.work, dest, after, 1)
+	if err != nil {
+		d.log.Error().Err(err).Str("dest", dest).Msg("read destination")
+		return queue.Entry{}, false, err
+	}
+	if len(es) == 0 {
+		return queue.Entry{}, false, nil
+	}
+	return es[0], true, nil
+}
+
+// target is dest's notifyURL; ok is false when the destination no longer exists.
+func (d *deliverer) target(dest string) (string, bool, error) {
+	if kindOf(dest) == kindSubscription {
+		url, ok := d.hooks.target(d.work, dest)
+		return url, ok, nil
+	}
+	t, ok, err := d.dests.lookup(d.work, dest)
+	return t.NotifyURL, ok, err
+}
+
+// try is one attempt's result, as settling it needs.
+type try struct {
+	v         verdict
+	tag       string
+	lastError string
+	wait      time.Duration // Retry-After, when the receiver gave one
+	hasWait   bool
+	attempted bool // an HTTP request was made
+	at        time.Time
+}
+
+// attempt POSTs e to url unless it is past max_age or unreadable.
+func (d *deliverer) attempt(dest, url string, e queue.Entry) try {
+	if age := time.Since(e.Enqueued); d.cfg.MaxAge > 0 && age > d.cfg.MaxAge.D() {
+		return try{v: verdict{dead, "max_age"}, lastError: joinError("max_age "+d.cfg.MaxAge.D().String()+" exceeded", e.LastError)}
+	}
+	env, err := oma.UnmarshalEnvelope(e.Data)
+	if err != nil {
+		return try{v: verdict{dead, "malformed"}, lastError: err.Error()}
+	}
+	kind := kindOf(dest)
+	d.m.inFlight.Inc()
+	res := d.web.post(url, e.ID, env)
+	d.m.inFlight.Dec()
+	d.m.attempt.WithLabelValues(kind).Observe(res.took.Seconds())
+	t := try{tag: env.Tag, attempted: true, at: time.Now(), lastError: res.describe()}
+	if res.status == 0 {
+		t.v = classifyError(res.err)
+	} else {
+		t.v = classifyStatus(res.status)
+		t.wait, t.hasWait = parseRetryAfter(res.retryAfter, t.at)
+	}
+	if t.v.outcome == delivered {
+		d.m.endToEnd.WithLabelValues(kind).Observe(t.at.Sub(e.Enqueued).Seconds())
+	}
+	return t
+}
+
+func joinError(what, last string) string {
+	if last == "" {
+		return what
+	}
+	return what + "; last error: " + last
+}
+
+// deliveredRun collects what one serve delivered, to acknowledge it at once.
+type deliveredRun struct {
+	retention time.Duration
+	last      uint64
+	tags      []string
+	records   []queue.Record
+	n         int
+}
+
+func (r *deliveredRun) add(e queue.Entry, t try) {
+	r.last, r.n = e.Seq, r.n+1
+	if t.tag != "" {
+		r.tags = append(r.tags, t.tag)
+	}
+	if kindOf(e.Dest) == kindOperator {
+		r.records = append(r.records, settleRecords(e.ID, settledRecord{
+			State: stateDelivered, Attempts: e.Attempts + 1, LastError: e.LastError, At: t.at}, r.retention)...)
+	}
+}
+
+// commit makes the run's deliveries durable: settlement records, then one Ack.
+// (In that order: a crash in between re-sends, it never forgets.)
+func (d *deliverer) commit(dest string, r *deliveredRun) error {
+	if r.n == 0 {
+		return nil
+	}
+	defer func() { *r = deliveredRun{retention: r.retention} }()
+	if len(r.records) > 0 {
+		if _, err := d.q.Append(d.work, queue.Write{Records: r.records}); err != nil {
+			d.log.Warn().Err(err).Str("dest", dest).Msg("record deliveries; they will be sent again")
+			return err
+		}
+	}
+	if err := d.q.Ack(d.work, dest, r.last); err != nil {
+		d.log.Warn().Err(err).Str("dest", dest).Msg("acknowledge deliveries; they will be sent again")
+		return err
+	}
+	d.m.delivered.WithLabelValues(kindOf(dest)).Add(float64(r.n))
+	for _, tag := range r.tags {
+		d.hooks.settled(tag, true)
+	}
+	return nil
+}
+
+// fail settles an attempt that did not deliver: retry later, or dead-letter.
+func (d *deliverer) fail(dest string, e queue.Entry, t try) {
+	if t.v.outcome == retry && d.cfg.MaxAttempts > 0 && e.Attempts+1 >= d.cfg.MaxAttempts {
+		t.v = verdict{dead, "max_attempts"}
+		t.lastError = joinError(fmt.Sprintf("max_attempts %d reached", d.cfg.MaxAttempts), t.lastError)
+	}
+	if t.v.outcome == dead {
+		d.deadLetter(dest, e, t)
+		return
+	}
+	wait := backoff(e.Attempts+1, d.cfg.Backoff.Initial.D(), d.cfg.Backoff.Max.D())
+	if t.hasWait {
+		wait = min(t.wait, d.cfg.Backoff.Max.D())
+	}
+	if err := d.q.Retry(d.work, dest, e.Seq, time.Now().Add(wait), t.lastError); err != nil {
+		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("schedule retry")
+		return
+	}
+	d.m.retried.WithLabelValues(kindOf(dest), t.v.reason).Inc()
+	d.log.Debug().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Dur("wait", wait).Msg("webhook attempt failed; will retry")
+}
+
+// deadLetter records the end of e, then moves it to the dead letter list.
+func (d *deliverer) deadLetter(dest string, e queue.Entry, t try) {
+	attempts := e.Attempts
+	if t.attempted {
+		attempts++
+	}
+	s := settledRecord{State: stateDead, Attempts: attempts, LastError: t.lastError, At: time.Now()}
+	recs := settleRecords(e.ID, s, d.cfg.RecordRetention.D())
+	if _, err := d.q.Append(d.work, queue.Write{Records: recs}); err != nil {
+		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("record dead letter")
+		return
+	}
+	if err := d.q.DeadLetter(d.work, dest, e.Seq, t.lastError); err != nil {
+		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("dead-letter")
+		return
+	}
+	d.m.dead.WithLabelValues(kindOf(dest), t.v.reason).Inc()
+	d.log.Warn().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Str("error", t.lastError).Msg("webhook notification dead-lettered")
+	if t.tag == "" {
+		t.tag = tagOf(e)
+	}
+	if t.tag != "" {
+		d.hooks.settled(t.tag, false)
+	}
+	if t.v.reason == "gone" && kindOf(dest) == kindSubscription {
+		d.hooks.gone(d.work, dest)
+	}
+}
+
+func tagOf(e queue.Entry) string {
+	env, err := oma.UnmarshalEnvelope(e.Data)
+	if err != nil {
+		return ""
+	}
+	return env.Tag
+}
+
+// drop deletes a destination whose subscription is gone, telling the chat side
+// that its tagged notifications will never be delivered.
+func (d *deliverer) drop(dest string) {
+	var after uint64
+	n := 0
+	for {
+		es, err := d.q.Read(d.work, dest, after, 256)
+		if err != nil || len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if tag := tagOf(e); tag != "" {
+				d.hooks.settled(tag, false)
+			}
+		}
+		after, n = es[len(es)-1].Seq, n+len(es)
+	}
+	if err := d.q.Delete(d.work, dest); err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn().Err(err).Str("dest", dest).Msg("drop destination")
+		return
+	}
+	d.log.Info().Str("dest", dest).Int("dropped", n).Msg("destination gone: its queued notifications were dropped")
+}
+
+// sweeper removes delivery records past delivery.record_retention.
+func (d *deliverer) sweeper() {
+	defer d.wg.Done()
+	retention := d.cfg.RecordRetention.D()
+	tick := time.NewTicker(min(max(retention/4, 100*time.Millisecond), time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.take.Done():
+			return
+		case now := <-tick.C:
+			for {
+				n, err := sweepExpired(d.take, d.q, now, retention, 1000)
+				if err != nil && d.take.Err() == nil {
+					d.log.Warn().Err(err).Msg("sweep delivery records")
+				}
+				if n < 1000 || err != nil {
+					break
+				}
+			}
+		}
+	}
+}
+
+// initDelivery builds the webhook workers and the operator API on them.
+func (r *Relay) initDelivery() error {
+	d, err := newDeliverer(r.opts, deliveryHooks{target: r.subscriptionTarget, gone: r.endSubscription, settled: r.Settled})
+	if err != nil {
+		return err
+	}
+	r.dlv = d
+	r.ops = &operatorAPI{q: r.opts.Queue, auth: r.opts.Auth, cfg: r.opts.Config, dests: d.dests,
+		subs: r.subscriptionTarget, log: r.log}
+	return nil
+}

@@ -1,0 +1,217 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"notifyrelay/queue"
+)
+
+// Delivery bookkeeping lives in the queue's record store under "dlv/", written in
+// the same atomic Append as the entries it describes:
+//
+//	dlv/d/<id>               an accepted operator delivery: dest, notifyURL, key, createdAt
+//	dlv/s/<id>               its settlement (delivered or dead), attempts, lastError, time;
+//	                         absent while pending
+//	dlv/x/<expiry>/<id>      retention index: after <expiry> the sweeper removes the two above
+//	dlv/o/<dest>             an operator destination's notifyURL and key
+const (
+	keyAccepted = "dlv/d/"
+	keySettled  = "dlv/s/"
+	keyExpiry   = "dlv/x/"
+	keyDest     = "dlv/o/"
+)
+
+// Delivery states as the operator API reports them.
+const (
+	statePending   = "pending"
+	stateDelivered = "delivered"
+	stateDead      = "dead"
+)
+
+// acceptedRecord is written once, when an operator delivery is accepted.
+type acceptedRecord struct {
+	Dest      string    `json:"dest"`
+	NotifyURL string    `json:"notifyURL"`
+	Key       string    `json:"key,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// settledRecord is the end of a delivery: delivered or dead.
+type settledRecord struct {
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// destTarget is where an operator destination delivers.
+type destTarget struct {
+	NotifyURL string `json:"notifyURL"`
+	Key       string `json:"key,omitempty"`
+}
+
+// operatorDest is the destination id of (notifyURL, key): "o:" and 128 bits of a
+// SHA-256, so ids are short, fixed-size and unguessable from outside.
+func operatorDest(notifyURL, key string) string {
+	sum := sha256.Sum256([]byte(notifyURL + "\x00" + key))
+	return DestOperator + hex.EncodeToString(sum[:16])
+}
+
+// newDeliveryID returns 128 random bits in hex.
+func newDeliveryID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("relay: marshal %T: %v", v, err)) // only plain structs are marshalled
+	}
+	return b
+}
+
+// settleRecords is the settlement of id plus its retention index entry.
+func settleRecords(id string, s settledRecord, retention time.Duration) []queue.Record {
+	return []queue.Record{
+		{Key: []byte(keySettled + id), Value: mustJSON(s)},
+		{Key: expiryKey(s.At.Add(retention), id), Value: []byte{1}},
+	}
+}
+
+// expiryKey sorts by time: fixed-width hex of Unix nanoseconds.
+func expiryKey(at time.Time, id string) []byte {
+	return fmt.Appendf(nil, "%s%016x/%s", keyExpiry, uint64(at.UnixNano()), id)
+}
+
+// getJSON reads the record at key into v; found is false when there is none.
+func getJSON(ctx context.Context, s queue.Store, key string, v any) (found bool, err error) {
+	b, err := s.Get(ctx, []byte(key))
+	if errors.Is(err, queue.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// destBook maps operator destinations to their targets, cached in memory (one
+// small entry per destination ever used, not per notification).
+type destBook struct {
+	store queue.Store
+	mu    sync.RWMutex
+	known map[string]destTarget
+}
+
+func newDestBook(s queue.Store) *destBook {
+	return &destBook{store: s, known: map[string]destTarget{}}
+}
+
+// lookup returns dest's target; ok is false when none was ever recorded.
+func (b *destBook) lookup(ctx context.Context, dest string) (destTarget, bool, error) {
+	b.mu.RLock()
+	t, ok := b.known[dest]
+	b.mu.RUnlock()
+	if ok {
+		return t, true, nil
+	}
+	ok, err := getJSON(ctx, b.store, keyDest+dest, &t)
+	if ok {
+		b.remember(dest, t)
+	}
+	return t, ok, err
+}
+
+// record returns the record to write with dest's first entry, or nothing when it
+// is already known to be durable.
+func (b *destBook) record(dest string, t destTarget) []queue.Record {
+	b.mu.RLock()
+	_, ok := b.known[dest]
+	b.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	return []queue.Record{{Key: []byte(keyDest + dest), Value: mustJSON(t)}}
+}
+
+// remember marks dest's record durable (call after the Append that wrote it).
+func (b *destBook) remember(dest string, t destTarget) {
+	b.mu.Lock()
+	b.known[dest] = t
+	b.mu.Unlock()
+}
+
+// errStopScan ends a Scan early.
+var errStopScan = errors.New("stop scan")
+
+// sweepExpired removes up to limit delivery records whose retention ended before
+// now, and reports how many index entries it consumed. A delivery that was
+// replayed (no settlement) or settled again later (a newer index entry) keeps its
+// records; only the stale index entry goes.
+func sweepExpired(ctx context.Context, q queue.Engine, now time.Time, retention time.Duration, limit int) (int, error) {
+	var due [][]byte
+	cutoff := string(expiryKey(now, ""))
+	err := q.Scan(ctx, []byte(keyExpiry), func(k, _ []byte) error {
+		if string(k) > cutoff || len(due) >= limit {
+			return errStopScan
+		}
+		due = append(due, append([]byte(nil), k...))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return 0, fmt.Errorf("scan expiry index: %w", err)
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	var recs []queue.Record
+	for _, k := range due {
+		recs = append(recs, queue.Record{Key: k})
+		more, err := expiredRecords(ctx, q, string(k), retention)
+		if err != nil {
+			return 0, err
+		}
+		recs = append(recs, more...)
+	}
+	if _, err := q.Append(ctx, queue.Write{Records: recs}); err != nil {
+		return 0, fmt.Errorf("delete expired records: %w", err)
+	}
+	return len(due), nil
+}
+
+// expiredRecords returns the deletions an index key calls for.
+func expiredRecords(ctx context.Context, q queue.Store, indexKey string, retention time.Duration) ([]queue.Record, error) {
+	rest := strings.TrimPrefix(indexKey, keyExpiry)
+	hexAt, id, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, nil
+	}
+	at, err := strconv.ParseUint(hexAt, 16, 64)
+	if err != nil {
+		return nil, nil
+	}
+	var s settledRecord
+	found, err := getJSON(ctx, q, keySettled+id, &s)
+	if err != nil || !found {
+		return nil, err
+	}
+	if uint64(s.At.Add(retention).UnixNano()) > at { // settled again since: a newer index entry covers it
+		return nil, nil
+	}
+	return []queue.Record{{Key: []byte(keySettled + id)}, {Key: []byte(keyAccepted + id)}}, nil
+}

@@ -1,0 +1,266 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// deliveryView is GET /deliveries/{id}.
+type deliveryView struct {
+	ID          string     `json:"id"`
+	NotifyURL   string     `json:"notifyURL"`
+	Key         string     `json:"key"`
+	State       string     `json:"state"`
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"lastError"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	DeliveredAt *time.Time `json:"deliveredAt"`
+	DeadAt      *time.Time `json:"deadAt,omitempty"`
+}
+
+func (o *operatorAPI) getDelivery(ctx *fasthttp.RequestCtx, p api.Params) {
+	v, found, err := o.delivery(ctx, p["id"])
+	switch {
+	case err != nil:
+		o.internal(ctx, err)
+	case !found:
+		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+	default:
+		writeJSON(ctx, fasthttp.StatusOK, v)
+	}
+}
+
+// delivery assembles a delivery's view from its records and the queue.
+func (o *operatorAPI) delivery(ctx context.Context, id string) (deliveryView, bool, error) {
+	var a acceptedRecord
+	found, err := getJSON(ctx, o.q, keyAccepted+id, &a)
+	if err != nil || !found {
+		return o.expiredDead(ctx, id, err)
+	}
+	v := deliveryView{ID: id, NotifyURL: a.NotifyURL, Key: a.Key, State: statePending, CreatedAt: a.CreatedAt}
+	var s settledRecord
+	if found, err = getJSON(ctx, o.q, keySettled+id, &s); err != nil {
+		return v, false, err
+	}
+	if found && s.State == stateDead {
+		// Recorded dead but not (yet, or no longer) in the dead letter list: a crash
+		// came between the two writes, or it was replayed. Either way it is queued.
+		if _, err := o.q.GetDeadLetter(ctx, id); errors.Is(err, queue.ErrNotFound) {
+			found = false
+		}
+	}
+	if found {
+		v.State, v.Attempts, v.LastError = s.State, s.Attempts, s.LastError
+		at := s.At
+		if s.State == stateDelivered {
+			v.DeliveredAt = &at
+		} else {
+			v.DeadAt = &at
+		}
+		return v, true, nil
+	}
+	head, err := o.q.Read(ctx, a.Dest, 0, 1)
+	if err == nil && len(head) == 1 && head[0].ID == id {
+		v.Attempts, v.LastError = head[0].Attempts, head[0].LastError
+	}
+	return v, true, err
+}
+
+// expiredDead answers for a dead letter whose records are past retention.
+func (o *operatorAPI) expiredDead(ctx context.Context, id string, err error) (deliveryView, bool, error) {
+	if err != nil {
+		return deliveryView{}, false, err
+	}
+	dl, err := o.q.GetDeadLetter(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) || (err == nil && !strings.HasPrefix(dl.Dest, DestOperator)) {
+		return deliveryView{}, false, nil
+	}
+	if err != nil {
+		return deliveryView{}, false, err
+	}
+	t, _, _ := o.dests.lookup(ctx, dl.Dest)
+	deadAt := dl.DeadAt
+	return deliveryView{ID: id, NotifyURL: t.NotifyURL, Key: t.Key, State: stateDead, Attempts: dl.Attempts,
+		LastError: dl.Reason, CreatedAt: dl.Enqueued, DeadAt: &deadAt}, true, nil
+}
+
+// deadLetterView is one element of GET /deadletters.
+type deadLetterView struct {
+	ID        string    `json:"id"`
+	NotifyURL string    `json:"notifyURL"`
+	Key       string    `json:"key"`
+	Kind      string    `json:"kind"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+	DeadAt    time.Time `json:"deadAt"`
+}
+
+// listDeadLetters is GET /deadletters[?notifyURL=&limit=&after=], webhook dead
+// letters (operator and chat subscription) in id order.
+func (o *operatorAPI) listDeadLetters(ctx *fasthttp.RequestCtx, _ api.Params) {
+	args := ctx.QueryArgs()
+	limit := 100
+	if s := string(args.Peek("limit")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			api.WriteError(ctx, oma.JSON, oma.InvalidInput("limit (1 to 1000)"))
+			return
+		}
+		limit = n
+	}
+	list, next, err := o.deadLetters(ctx, string(args.Peek("notifyURL")), string(args.Peek("after")), limit)
+	if err != nil {
+		o.internal(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"deadletters": list, "next": next})
+}
+
+// deadLetters pages through the queue's dead letters, keeping the webhook ones
+// that match notifyURL. It scans at most 10 pages per call, so a rare filter
+// answers a short page with a cursor rather than scanning everything at once.
+func (o *operatorAPI) deadLetters(ctx context.Context, notifyURL, after string, limit int) ([]deadLetterView, string, error) {
+	out := []deadLetterView{}
+	for range 10 {
+		page, next, err := o.q.DeadLetters(ctx, "", after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, dl := range page {
+			after = dl.ID
+			v, ok := o.deadLetterView(ctx, dl)
+			if !ok || (notifyURL != "" && v.NotifyURL != notifyURL) {
+				continue
+			}
+			if out = append(out, v); len(out) == limit {
+				return out, o.cursor(ctx, after), nil
+			}
+		}
+		if next == "" {
+			return out, "", nil
+		}
+	}
+	return out, after, nil
+}
+
+// cursor is after when more dead letters follow it, else empty.
+func (o *operatorAPI) cursor(ctx context.Context, after string) string {
+	more, _, err := o.q.DeadLetters(ctx, "", after, 1)
+	if err != nil || len(more) == 0 {
+		return ""
+	}
+	return after
+}
+
+func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (deadLetterView, bool) {
+	v := deadLetterView{ID: dl.ID, Kind: kindOf(dl.Dest), Attempts: dl.Attempts, LastError: dl.Reason, DeadAt: dl.DeadAt}
+	switch {
+	case strings.HasPrefix(dl.Dest, DestOperator):
+		t, _, _ := o.dests.lookup(ctx, dl.Dest)
+		v.NotifyURL, v.Key = t.NotifyURL, t.Key
+	case strings.HasPrefix(dl.Dest, DestSubscription):
+		v.NotifyURL, _ = o.subs(ctx, dl.Dest)
+	default:
+		return v, false
+	}
+	var s settledRecord
+	if found, _ := getJSON(ctx, o.q, keySettled+dl.ID, &s); found && s.State == stateDead {
+		v.Attempts = s.Attempts
+	}
+	return v, true
+}
+
+// replay is POST /deadletters/{id}:replay: the same delivery (same id) goes back to
+// the end of its destination, pending.
+func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
+	id, ok := strings.CutSuffix(p["id"], ":replay")
+	if !ok || id == "" {
+		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		return
+	}
+	dl, err := o.q.GetDeadLetter(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) || (err == nil && !isWebhookDest(dl.Dest)) {
+		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		return
+	}
+	if err == nil {
+		_, err = o.q.Replay(ctx, id)
+	}
+	if err == nil { // pending again: its settlement no longer holds
+		_, err = o.q.Append(ctx, queue.Write{Records: []queue.Record{{Key: []byte(keySettled + id)}}})
+	}
+	if errors.Is(err, queue.ErrNotFound) {
+		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		return
+	}
+	if err != nil {
+		o.internal(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusAccepted, map[string]string{"id": id, "state": statePending})
+}
+
+func isWebhookDest(dest string) bool {
+	return strings.HasPrefix(dest, DestOperator) || strings.HasPrefix(dest, DestSubscription)
+}
+
+// destinationView is one element of GET /destinations.
+type destinationView struct {
+	ID               string  `json:"id"`
+	Kind             string  `json:"kind"`
+	NotifyURL        string  `json:"notifyURL"`
+	Key              string  `json:"key"`
+	Depth            int     `json:"depth"`
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+	HeadAttempts     int     `json:"headAttempts"`
+	State            string  `json:"state"`
+}
+
+// listDestinations is GET /destinations: every webhook destination with work.
+func (o *operatorAPI) listDestinations(ctx *fasthttp.RequestCtx, _ api.Params) {
+	now := time.Now()
+	out := []destinationView{}
+	for _, prefix := range []string{DestOperator, DestSubscription} {
+		for _, s := range o.q.Dests(prefix) {
+			out = append(out, o.destinationView(ctx, s, now))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"destinations": out})
+}
+
+func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, now time.Time) destinationView {
+	v := destinationView{ID: s.Dest, Kind: kindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts, State: destState(s, now)}
+	if !s.Oldest.IsZero() {
+		v.OldestAgeSeconds = now.Sub(s.Oldest).Seconds()
+	}
+	if v.Kind == kindOperator {
+		t, _, _ := o.dests.lookup(ctx, s.Dest)
+		v.NotifyURL, v.Key = t.NotifyURL, t.Key
+	} else {
+		v.NotifyURL, _ = o.subs(ctx, s.Dest)
+	}
+	return v
+}
+
+// destState: "delivering" (a worker holds it), "retrying" (waiting for the next
+// attempt after a failure) or "ready" (due, waiting for a free worker).
+func destState(s queue.DestStats, now time.Time) string {
+	switch {
+	case s.Leased:
+		return "delivering"
+	case s.DueAt.After(now):
+		return "retrying"
+	}
+	return "ready"
+}

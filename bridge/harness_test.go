@@ -247,3 +247,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// appendTagged queues a tagged notification on ch, as the relay does for chat.
+func (s *server) appendTagged(t testing.TB, ch chanDoc, tag string) {
+	t.Helper()
+	env := oma.Envelope{ContentType: "application/json", Body: []byte(notification(0)), Tag: tag}
+	e := queue.Entry{ID: tag, Dest: DestPrefix + idOf(ch), Data: env.Marshal()}
+	if _, err := s.q.Append(context.Background(), queue.Write{Entries: []queue.Entry{e}}); err != nil {
+		t.Fatal(err)
+	}
+}

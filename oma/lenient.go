@@ -78,6 +78,9 @@ func parseXML(b []byte, strict bool) (*Node, error) {
 				top.Text = strings.TrimSpace(top.Text)
 				stack = stack[:len(stack)-1]
 			}
+			if len(stack) == 0 && !strict {
+				return root, nil // the lax decoder repeats a mismatched end tag: stop at the root's end
+			}
 		case xml.CharData:
 			if len(stack) > 0 {
 				stack[len(stack)-1].Text += string(t)

@@ -144,8 +144,8 @@ func TestEmittedXMLValidates(t *testing.T) {
 
 func TestN1AppendToDoesNotAllocate(t *testing.T) {
 	n := ChatSessionDataNotification{CallbackData: "abcd", SenderAddress: "tel:+19585550100",
-		Links:   []Link{{RelGroupChatSession, base + bob + "/group/s"}, {RelChatSessionData, base + bob + "/group/s/messages/m"}},
-		Message: ChatSessionData{Kind: DataSubject, Subject: "x", Action: ActionSet, ResourceURL: base + bob + "/group/s/messages/m"},
+		Links:    []Link{{RelGroupChatSession, base + bob + "/group/s"}, {RelChatSessionData, base + bob + "/group/s/messages/m"}},
+		Message:  ChatSessionData{Kind: DataSubject, Subject: "x", Action: ActionSet, ResourceURL: base + bob + "/group/s/messages/m"},
 		DateTime: time.Now()}
 	buf := make([]byte, 0, n.SizeHint())
 	for _, f := range []Format{XML, JSON} {
@@ -158,8 +158,8 @@ func TestN1AppendToDoesNotAllocate(t *testing.T) {
 
 func BenchmarkN1Marshal(b *testing.B) {
 	n := ChatSessionDataNotification{CallbackData: "abcd", SenderAddress: "tel:+19585550100", SenderName: "Alice",
-		Links:   []Link{{RelGroupChatSession, base + bob + "/group/s"}, {RelChatSessionData, base + bob + "/group/s/messages/m"}},
-		Message: ChatSessionData{Kind: DataSubject, Subject: "Weekend trip", Action: ActionSet, ResourceURL: base + bob + "/group/s/messages/m"},
+		Links:    []Link{{RelGroupChatSession, base + bob + "/group/s"}, {RelChatSessionData, base + bob + "/group/s/messages/m"}},
+		Message:  ChatSessionData{Kind: DataSubject, Subject: "Weekend trip", Action: ActionSet, ResourceURL: base + bob + "/group/s/messages/m"},
 		DateTime: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -58,6 +58,7 @@ type Bridge struct {
 	draining bool
 	wg       sync.WaitGroup // writers, readers, the expiry loop
 	stopExp  chan struct{}
+	stopOnce sync.Once
 }
 
 // New builds the bridge.
@@ -127,7 +128,7 @@ func (b *Bridge) Drain(ctx context.Context) {
 // Stop ends lifetime expiry and waits for every goroutine of the bridge.
 func (b *Bridge) Stop(ctx context.Context) error {
 	b.Drain(ctx)
-	close(b.stopExp)
+	b.stopOnce.Do(func() { close(b.stopExp) })
 	done := make(chan struct{})
 	go func() {
 		b.wg.Wait()

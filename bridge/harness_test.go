@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
@@ -27,14 +28,15 @@ import (
 // server is the bridge on a real Badger queue and a real fasthttp listener on
 // 127.0.0.1, wired as app/ wires it (the app needs the relay, built in parallel).
 type server struct {
-	t       testing.TB
-	url     string
-	b       *Bridge
-	q       queue.Engine
-	cfg     config.Config
-	srv     *fasthttp.Server
-	mu      sync.Mutex
-	settled map[string]bool
+	t        testing.TB
+	url      string
+	b        *Bridge
+	q        queue.Engine
+	cfg      config.Config
+	srv      *fasthttp.Server
+	mu       sync.Mutex
+	settled  map[string]bool
+	stopOnce sync.Once
 }
 
 func startServer(t testing.TB, mod func(*config.Config)) *server {
@@ -88,10 +90,9 @@ func startOn(t testing.TB, cfg config.Config) *server {
 }
 
 // stop shuts down as app.Stop does: drain, listener, bridge, queue.
-func (s *server) stop() {
-	if s.srv == nil {
-		return
-	}
+func (s *server) stop() { s.stopOnce.Do(s.shutdown) }
+
+func (s *server) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.b.Drain(ctx)
@@ -100,7 +101,6 @@ func (s *server) stop() {
 		s.t.Errorf("bridge stop: %v", err)
 	}
 	_ = s.q.Close()
-	s.srv = nil
 }
 
 func (s *server) onSettled(tag string, delivered bool) {
@@ -256,4 +256,10 @@ func (s *server) appendTagged(t testing.TB, ch chanDoc, tag string) {
 	if _, err := s.q.Append(context.Background(), queue.Write{Entries: []queue.Entry{e}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func testutilCount(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
 }

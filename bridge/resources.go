@@ -30,7 +30,7 @@ func (b *Bridge) document(st state, now time.Time) oma.NotificationChannel {
 		ClientCorrelator: st.Correlator, ApplicationTag: st.AppTag, ChannelType: st.Type,
 		MaxNotifications: st.MaxNotifications,
 		ChannelLifetime:  int(math.Ceil(st.Expires.Sub(now).Seconds())),
-		CallbackURL:      b.base + "/notifications/" + st.Token,
+		CallbackURL:      st.callback(b),
 		ResourceURL:      res,
 	}
 	if d.ChannelLifetime < 0 {
@@ -43,6 +43,9 @@ func (b *Bridge) document(st state, now time.Time) oma.NotificationChannel {
 	}
 	return d
 }
+
+// callback is st's callbackURL.
+func (st state) callback(b *Bridge) string { return b.base + "/notifications/" + st.Token }
 
 func wsScheme(u string) string {
 	if rest, ok := strings.CutPrefix(u, "https://"); ok {

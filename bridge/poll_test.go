@@ -1,0 +1,131 @@
+package bridge
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"notifyrelay/config"
+)
+
+type pollResult struct {
+	status int
+	body   string
+}
+
+// poll runs a long poll in the background.
+func (s *server) pollAsync(url string) <-chan pollResult {
+	out := make(chan pollResult, 1)
+	go func() {
+		st, _, body := s.do("POST", url, "application/json", `{"longPollingRequestParameters":null}`)
+		out <- pollResult{st, body}
+	}()
+	return out
+}
+
+func waitResult(t *testing.T, ch <-chan pollResult) pollResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("poll did not answer")
+		return pollResult{}
+	}
+}
+
+func TestLongPolling(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.Channels.PollTimeout = config.Duration(300 * time.Millisecond) })
+	ch := s.create("LongPolling", `,"channelData":{"maxNotifications":2}`)
+	url := ch.ChannelData.ChannelURL
+	// Nothing pending: an empty list at the poll timeout.
+	if r := waitResult(t, s.pollAsync(url)); r.status != 200 || r.body != `{"notificationList":[]}` {
+		t.Fatalf("empty poll: %+v", r)
+	}
+	// Pending: answered at once, at most maxNotifications.
+	for i := 1; i <= 3; i++ {
+		s.notify(ch.CallbackURL, i)
+	}
+	r := waitResult(t, s.pollAsync(url))
+	if r.status != 200 || r.body != `{"notificationList":[`+notification(1)+`,`+notification(2)+`]}` {
+		t.Fatalf("poll: %+v", r)
+	}
+	// The next poll never repeats what the previous one answered.
+	if r = waitResult(t, s.pollAsync(url)); r.body != `{"notificationList":[`+notification(3)+`]}` {
+		t.Fatalf("second poll: %+v", r)
+	}
+	// A waiting poll is answered as soon as a notification arrives.
+	pending := s.pollAsync(url)
+	eventually(t, "poll waiting", func() bool { return s.waitingPoll(ch) })
+	s.notify(ch.CallbackURL, 4)
+	if r = waitResult(t, pending); r.body != `{"notificationList":[`+notification(4)+`]}` {
+		t.Fatalf("woken poll: %+v", r)
+	}
+}
+
+func (s *server) waitingPoll(ch chanDoc) bool {
+	c := s.b.hub.get(idOf(ch))
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.poll != nil
+}
+
+func TestLongPollSupersededAndDeleted(t *testing.T) {
+	s := startServer(t, nil)
+	ch := s.create("LongPolling", "")
+	first := s.pollAsync(ch.ChannelData.ChannelURL)
+	eventually(t, "first poll waiting", func() bool { return s.waitingPoll(ch) })
+	c := s.b.hub.get(idOf(ch))
+	c.mu.Lock()
+	firstPoller := c.poll
+	c.mu.Unlock()
+	second := s.pollAsync(ch.ChannelData.ChannelURL)
+	if r := waitResult(t, first); r.status != 409 || !strings.Contains(r.body, "SVC1012") {
+		t.Fatalf("first poll: %+v", r)
+	}
+	eventually(t, "second poll waiting", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.poll != nil && c.poll != firstPoller
+	})
+	if st, _, _ := s.do("DELETE", ch.ResourceURL, "", ""); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+	if r := waitResult(t, second); r.status != 404 || !strings.Contains(r.body, "SVC0004") {
+		t.Fatalf("second poll after delete: %+v", r)
+	}
+	if st, _, _ := s.do("POST", ch.ChannelData.ChannelURL, "", ""); st != 404 {
+		t.Fatalf("poll of a deleted channel: %d", st)
+	}
+}
+
+func TestLongPollXMLAndLifetimeReset(t *testing.T) {
+	s := startServer(t, nil)
+	st, h, body := s.do("POST", "/notificationchannel/v1/alice/channels", "application/xml",
+		`<nc:notificationChannel xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"><channelType>LongPolling</channelType><channelLifetime>50</channelLifetime></nc:notificationChannel>`)
+	if st != 201 {
+		t.Fatalf("%d %s", st, body)
+	}
+	res := h.Get("Location")
+	id := res[strings.LastIndexByte(res, '/')+1:]
+	c := s.b.hub.get(id)
+	s.b.hub.refresh(c, 50, time.Now().Add(-40*time.Second)) // 10 s left
+	cb := c.st.callback(s.b)
+	if st, _, body := s.do("POST", cb, "application/xml", `<?xml version="1.0"?><x:n xmlns:x="urn:x">1</x:n>`); st != 204 {
+		t.Fatalf("notify: %d %s", st, body)
+	}
+	st, _, body = s.do("POST", res+"/poll", "application/xml", `<nc:longPollingRequestParameters xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"/>`)
+	want := `<nc:notificationList xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"><x:n xmlns:x="urn:x">1</x:n></nc:notificationList>`
+	if st != 200 || !strings.HasSuffix(body, want) {
+		t.Fatalf("xml poll: %d %s", st, body)
+	}
+	if _, _, body = s.do("GET", res+"/channelLifetime", "", "", "Accept", "application/json"); body != `{"notificationChannelLifetime":{"channelLifetime":50}}` {
+		t.Fatalf("lifetime not reset by the poll: %s", body)
+	}
+	if st, _, body = s.do("POST", res+"/poll", "application/json", `{"somethingElse":1}`); st != 400 {
+		t.Fatalf("bad poll body: %d %s", st, body)
+	}
+}

@@ -19,12 +19,15 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		Handler:            h,
 		Name:               "notifyrelay",
 		MaxRequestBodySize: int(a.cfg.Limits.MaxBody),
-		ReadTimeout:        60 * time.Second,
-		WriteTimeout:       60 * time.Second,
-		IdleTimeout:        120 * time.Second,
-		ErrorHandler:       a.handleServerError,
-		NoDefaultDate:      false,
-		CloseOnShutdown:    true,
+		// Keep multipart bodies as bytes: the chat API parses them itself, leniently
+		// (the seed's multipart example is not one fasthttp's form parser reads).
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  60 * time.Second,
+		WriteTimeout:                 60 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		ErrorHandler:                 a.handleServerError,
+		NoDefaultDate:                false,
+		CloseOnShutdown:              true,
 	}
 }
 

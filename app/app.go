@@ -119,6 +119,7 @@ func (a *App) open() error {
 		return err
 	}
 	a.engine = engine
+	a.reg.MustRegister(newQueueCollector(engine))
 	a.router = api.NewRouter(a.reg)
 	a.parts, err = buildParts(a.cfg, a.log, a.reg, engine)
 	if err != nil {

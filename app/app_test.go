@@ -35,7 +35,7 @@ func TestHealthReadyMetricsAndFaults(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d", code)
 	}
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `notifyrelay_queue_depth{kind="channel"} 0`) {
 		t.Errorf("/metrics %d", code)
 	}
 	code, body := get(t, base+"/no/such/thing")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,8 +61,20 @@ type whReceiver struct {
 }
 
 func whListen(t testing.TB, respond func(w http.ResponseWriter, r *http.Request, body []byte)) *whReceiver {
+	return whListenAt(t, "127.0.0.1:0", respond)
+}
+
+// whListenAt starts a receiver on addr (a port chosen earlier, for a receiver that
+// comes up late).
+func whListenAt(t testing.TB, addr string, respond func(w http.ResponseWriter, r *http.Request, body []byte)) *whReceiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rc := &whReceiver{respond: respond}
-	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	rc.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(rc.serve)}}
+	rc.srv.Start()
 	t.Cleanup(rc.srv.Close)
 	return rc
 }
@@ -167,8 +180,14 @@ type whItem struct {
 // whBatch queues items in one request and returns their ids.
 func whBatch(t testing.TB, a *app.App, items []whItem) []string {
 	t.Helper()
+	return whBatchAt(t, apptest.URL(a), items)
+}
+
+// whBatchAt queues items on the server at base.
+func whBatchAt(t testing.TB, base string, items []whItem) []string {
+	t.Helper()
 	b, _ := json.Marshal(items)
-	status, _, out := whDo(t, http.MethodPost, apptest.URL(a)+"/relay/v1/deliveries:batch", whOperator, "application/json", b)
+	status, _, out := whDo(t, http.MethodPost, base+"/relay/v1/deliveries:batch", whOperator, "application/json", b)
 	if status != http.StatusAccepted {
 		t.Fatalf("POST /deliveries:batch: %d %s", status, out)
 	}

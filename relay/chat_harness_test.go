@@ -131,14 +131,14 @@ type notification struct {
 // receiver is a webhook endpoint on 127.0.0.1 that records notifications by path
 // and answers with the status set for the path (204 by default).
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	mu     sync.Mutex
 	got    map[string][]notification
 	status map[string]int
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{t: t, got: map[string][]notification{}, status: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)

@@ -82,4 +82,3 @@ func BenchmarkChangeBuild(b *testing.B) {
 	b.ReportMetric(float64(b.N)/secs, "changes/s")
 	b.ReportMetric(float64(9*b.N)/secs, "N1/s")
 }
-

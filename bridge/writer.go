@@ -37,7 +37,9 @@ func (w *wsConn) writeLoop() {
 	var cursor uint64 // last seq written
 	var err error
 	for dirty := true; err == nil; {
-		if dirty {
+		// The in-memory depth spares an idle socket a disk read (and the goroutine
+		// stack it would grow).
+		if dirty && (w.b.q.DestStats(w.ch.dest()).Depth > 0 || w.ackReq.Load() > 0) {
 			if w.ack {
 				inflight, cursor, err = w.pumpAck(inflight, cursor)
 			} else {

@@ -88,7 +88,9 @@ func TestDeliveryGoneEndsChatSubscription(t *testing.T) {
 		t.Fatalf("the gone webhook got %d requests, want 1", n)
 	}
 	_, _, b := whDo(t, "GET", apptest.URL(a)+"/relay/v1/deadletters", "", "", nil)
-	var r struct{ Deadletters []struct{ Kind, LastError string } }
+	var r struct {
+		Deadletters []struct{ Kind, LastError string }
+	}
 	if err := json.Unmarshal(b, &r); err != nil || len(r.Deadletters) != 1 || r.Deadletters[0].Kind != "subscription" ||
 		!strings.Contains(r.Deadletters[0].LastError, "HTTP 410") {
 		t.Fatalf("dead letters: %s", b)

@@ -1,0 +1,74 @@
+package bridge_test
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"notifyrelay/app/apptest"
+	"notifyrelay/bridge"
+)
+
+// A chat change reaches a WebSocket client in OMA mode, in JSON and in XML: bob
+// subscribes his chat notifications to two channels' callbackURLs.
+func TestChatChangeReachesWebSocket(t *testing.T) {
+	a := apptest.Start(t, nil)
+	base := apptest.URL(a)
+	const alice, bob = "tel%3A%2B19585550100", "tel%3A%2B19585550101"
+	body := send(t, "POST", base+"/chat/v1/"+alice+"/group", `{"groupChatSessionInformation":{"subject":"Trip","participant":[{"address":"tel:+19585550101","name":"Bob"}]}}`, 201)
+	sid := regexp.MustCompile(`/group/([0-9a-f]+)"`).FindStringSubmatch(body)
+	if sid == nil {
+		t.Fatalf("no session id: %s", body)
+	}
+	socks := map[string]*websocket.Conn{}
+	for _, format := range []string{"JSON", "XML"} {
+		_, cb, ws := createChannel(t, base)
+		send(t, "POST", base+"/chat/v1/"+bob+"/subscriptions",
+			`{"chatNotificationSubscription":{"callbackReference":{"notifyURL":"`+cb+`","callbackData":"cb-`+format+`","notificationFormat":"`+format+`"}}}`, 201)
+		d := websocket.Dialer{Subprotocols: []string{bridge.ProtocolOMA}}
+		c, _, err := d.Dial(ws, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		socks[format] = c
+	}
+	send(t, "POST", base+"/chat/v1/"+alice+"/group/"+sid[1]+"/messages", `{"chatSessionData":{"subject":"Weekend trip"}}`, 201)
+	want := map[string][]string{
+		"JSON": {`{"chatSessionDataNotification":`, `"callbackData":"cb-JSON"`, `"subject":"Weekend trip"`},
+		"XML":  {`<chat:chatSessionDataNotification`, `<callbackData>cb-XML</callbackData>`, `<subject>Weekend trip</subject>`},
+	}
+	for format, c := range socks {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		for _, w := range want[format] {
+			if !strings.Contains(string(data), w) {
+				t.Errorf("%s frame lacks %s: %s", format, w, data)
+			}
+		}
+	}
+}
+
+func send(t *testing.T, method, url, body string, want int) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return string(b)
+}

@@ -90,8 +90,8 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.AuthOff() {
 		a.log.Warn().Msg("authentication is off (no auth.tokens): every request may act for any user")
 	}
+	close(a.ready) // before the log line: a supervisor that reads it may probe /readyz at once
 	a.log.Info().Str("listen", a.Addr()).Str("public_url", a.cfg.PublicURL).Str("data_dir", a.cfg.DataDir).Msg("notifyrelay started")
-	close(a.ready)
 	return nil
 }
 
@@ -210,6 +210,9 @@ func (a *App) stopIngress(ctx context.Context) error {
 	if a.admin != nil {
 		errs = append(errs, a.admin.ShutdownWithContext(ctx))
 	}
+	// fasthttp's Shutdown does nothing if Serve has not yet begun; closing the
+	// listeners ourselves makes a late Serve return at once.
+	a.closeListeners()
 	return errors.Join(errs...)
 }
 

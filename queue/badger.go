@@ -106,6 +106,19 @@ func (o BadgerOptions) badger(dir string, log zerolog.Logger) badger.Options {
 func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, error) {
 	opts = opts.withDefaults()
 	log = log.With().Str("component", "queue").Logger()
+	kv, err := openBadgerKV(dir, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	e := newEngine(kv, log, opts.MaxBatch)
+	if err := e.start(); err != nil {
+		_ = kv.close()
+		return nil, fmt.Errorf("queue: open %q: %w", dir, err)
+	}
+	return &Badger{engine: e, dir: dir}, nil
+}
+
+func openBadgerKV(dir string, opts BadgerOptions, log zerolog.Logger) (*badgerKV, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
@@ -113,13 +126,7 @@ func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, er
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	kv := newBadgerKV(db, opts.GCInterval, log)
-	e := newEngine(kv, log, opts.MaxBatch)
-	if err := e.start(); err != nil {
-		_ = kv.close()
-		return nil, fmt.Errorf("queue: open %q: %w", dir, err)
-	}
-	return &Badger{engine: e, dir: dir}, nil
+	return newBadgerKV(db, opts.GCInterval, log), nil
 }
 
 // checkDir creates dir and proves it writable, so that the error names the real cause.

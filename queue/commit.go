@@ -3,15 +3,22 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
 // Group commit. One goroutine, the writer, owns every write. It takes all requests
 // waiting (up to maxBatch), plans each against the state left by the ones before it,
-// puts them in one transaction, commits it with one fsync, publishes the new state to
-// the scheduler, and only then replies to each caller with its own result. A request
-// that fails validation is answered at once and writes nothing; the others go on. A
-// transaction that grows too big is committed and the rest continue in a fresh one.
+// puts them in one transaction and commits it with one fsync. Only then does it
+// publish the new state to the scheduler and reply to each caller with its own
+// result. A request that fails validation is answered at once and writes nothing; the
+// others go on. A transaction that grows too big is committed and the rest continue in
+// a fresh one.
+//
+// Commits are deliberately not pipelined: with callers that wait for their reply, a
+// second batch forming during the first one's fsync splits the callers into two
+// alternating groups, and each fsync then carries half as many entries (measured:
+// ~22 instead of ~60 appends per commit with 64 producers, a third less throughput).
 
 type opKind uint8
 
@@ -67,11 +74,29 @@ func (e *engine) newBatch() *batch {
 func (e *engine) runWriter() {
 	defer close(e.done)
 	reqs := make([]*request, 0, e.maxBatch)
+	target := 0 // recent largest batch, decaying: how many callers are busy
 	for r := range e.reqs {
-		reqs = e.drain(append(reqs[:0], r))
+		reqs = e.gather(append(reqs[:0], r), target)
+		target = max(len(reqs), target-target/8)
 		e.commitBatch(reqs)
 	}
 }
+
+// gather adds the requests already waiting. The callers just answered are usually
+// about to send their next request, so while the batch is smaller than recent ones
+// it yields the CPU to them a few times first: without this, batches alternate
+// between the callers that made it and those that did not. An idle queue (target
+// <= 1) never waits.
+func (e *engine) gather(reqs []*request, target int) []*request {
+	reqs = e.drain(reqs)
+	for spin := 0; len(reqs) < target && spin < maxGatherSpins; spin++ {
+		runtime.Gosched()
+		reqs = e.drain(reqs)
+	}
+	return reqs
+}
+
+const maxGatherSpins = 16
 
 // drain adds the requests already waiting, without blocking.
 func (e *engine) drain(reqs []*request) []*request {
@@ -186,6 +211,8 @@ func (e *engine) flush(b *batch) {
 		return
 	}
 	e.sched.publish(b.views)
+	e.commits.Add(1)
+	e.committed.Add(int64(len(b.done)))
 	for _, pl := range b.done {
 		pl.r.done <- pl.res
 	}
@@ -199,6 +226,14 @@ func (e *engine) failAll(b *batch, err error) {
 	b.done = nil
 }
 
+// view returns dest as the writer last left it: changed in b, or as published.
+func (e *engine) view(b *batch, dest string) destView {
+	if v, ok := b.views[dest]; ok {
+		return *v
+	}
+	return e.sched.snapshot(dest)
+}
+
 // bigRemoval reports the last seq to remove when r is an Ack or Delete removing more
 // than trimChunk entries, else 0. Those are removed in chunks of their own commits
 // (each a plain Ack), so no transaction grows with the backlog.
@@ -206,10 +241,7 @@ func (e *engine) bigRemoval(b *batch, r *request) uint64 {
 	if r.op != opAck && r.op != opDelete {
 		return 0
 	}
-	v := e.sched.snapshot(r.dest)
-	if bv, ok := b.views[r.dest]; ok {
-		v = *bv
-	}
+	v := e.view(b, r.dest)
 	last := v.meta.Next - 1
 	if r.op == opAck && r.seq < last {
 		last = r.seq

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,6 +25,8 @@ type engine struct {
 
 	mu     sync.RWMutex // shared by callers while they use kv or submit; Close takes it
 	closed bool
+
+	commits, committed atomic.Int64 // transactions and requests committed (benchmarks)
 }
 
 func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {

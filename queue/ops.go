@@ -39,18 +39,13 @@ func (p *plan) run(r *request) result {
 	return result{err: fmt.Errorf("queue: unknown op %d: %w", r.op, ErrBadArguments)}
 }
 
-// view returns dest as this request sees it: its own changes, else the batch's, else
-// the published state.
+// view returns dest as this request sees it: its own changes, else as the writer
+// last left it.
 func (p *plan) view(dest string) *destView {
 	if v, ok := p.views[dest]; ok {
 		return v
 	}
-	var v destView
-	if bv, ok := p.b.views[dest]; ok {
-		v = *bv
-	} else {
-		v = p.e.sched.snapshot(dest)
-	}
+	v := p.e.view(p.b, dest)
 	p.views[dest] = &v
 	return &v
 }

@@ -228,6 +228,27 @@ func (t badgerTxn) scan(prefix, start []byte, fn func(k, v []byte) error) error 
 	return nil
 }
 
+func (t badgerTxn) last(prefix []byte) ([]byte, error) {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	defer it.Close()
+	it.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+	if !it.ValidForPrefix(prefix) {
+		return nil, nil
+	}
+	return it.Item().KeyCopy(nil), nil
+}
+
+func (t badgerTxn) scanKeys(prefix []byte, fn func(k []byte) error) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := fn(it.Item().Key()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t badgerTxn) set(key, value []byte) error { return txnErr(t.txn.Set(key, value)) }
 func (t badgerTxn) del(key []byte) error        { return txnErr(t.txn.Delete(key)) }
 func (t badgerTxn) commit() error               { return t.txn.Commit() }

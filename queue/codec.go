@@ -10,7 +10,9 @@ import (
 // Key layout. Every key starts with a one-byte namespace, so the caller's record keys
 // (arbitrary bytes) can never collide with the queue's own keys:
 //
-//	'm' dest                       → meta: head, next seq, head attempts, last error
+//	'm' dest                       → meta: head, next seq (as of the last meta write:
+//	                                 appends do not rewrite it; open takes one past
+//	                                 the last entry key), head attempts, last error
 //	'e' len(dest):u16 dest seq:u64 → entry: enqueued, id, data (seq big endian, so a
 //	                                 destination's entries sort in seq order; the length
 //	                                 prefix keeps "a" from matching "ab"'s entries)

@@ -16,6 +16,7 @@ import (
 type engine struct {
 	kv    kvStore
 	sched *scheduler
+	dead  *deadFilter // owned by the writer
 	log   zerolog.Logger
 	reqs  chan *request
 	done  chan struct{} // closed when the writer has exited
@@ -33,6 +34,7 @@ func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {
 	e := &engine{
 		kv:        kv,
 		sched:     newScheduler(),
+		dead:      newDeadFilter(),
 		log:       log,
 		reqs:      make(chan *request, maxBatch),
 		done:      make(chan struct{}),
@@ -42,14 +44,24 @@ func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {
 	return e
 }
 
-// start loads every destination's meta (O(destinations)) and starts the writer.
-// Every non-empty destination is due at once.
+// start loads every destination's meta (O(destinations)) and the dead letter ids
+// into a fixed-size filter (a keys-only walk), and starts the writer. Every non-empty
+// destination is due at once.
 func (e *engine) start() error {
 	views, err := loadDests(e.kv)
 	if err != nil {
 		return err
 	}
 	e.sched.publish(views)
+	err = e.kv.view(func(r kvReader) error {
+		return r.scanKeys([]byte{nsDead}, func(k []byte) error {
+			e.dead.add(string(k[1:]))
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: load dead letter ids: %w", err)
+	}
 	go e.runWriter()
 	return nil
 }
@@ -70,12 +82,20 @@ func loadDests(kv kvStore) (map[string]*destView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return views, kv.view(func(r kvReader) error { return loadOldest(r, views) })
+	return views, kv.view(func(r kvReader) error { return loadTails(r, views) })
 }
 
-// loadOldest reads each non-empty destination's head for its enqueue time.
-func loadOldest(r kvReader, views map[string]*destView) error {
+// loadTails finds each destination's next seq (one past its last entry: appends do
+// not rewrite the meta) and the enqueue time of its head.
+func loadTails(r kvReader, views map[string]*destView) error {
 	for _, v := range views {
+		last, err := r.last(entryPrefix(v.name))
+		if err != nil {
+			return fmt.Errorf("queue: load tail of %q: %w", v.name, err)
+		}
+		if last != nil {
+			v.meta.Next = max(v.meta.Next, seqOfEntryKey(last)+1)
+		}
 		if v.meta.depth() == 0 {
 			continue
 		}

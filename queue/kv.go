@@ -20,6 +20,10 @@ type kvReader interface {
 	// scan calls fn for each key with prefix that is >= start, in key order, until fn
 	// returns an error (errStopScan ends it quietly). Slices are valid only during fn.
 	scan(prefix, start []byte, fn func(key, value []byte) error) error
+	// last returns the greatest key with prefix, or nil.
+	last(prefix []byte) ([]byte, error)
+	// scanKeys is scan without reading values.
+	scanKeys(prefix []byte, fn func(key []byte) error) error
 }
 
 // kvTxn is one atomic write. Reads see its own writes.

@@ -66,9 +66,6 @@ func (p *plan) append(w Write) result {
 		e.Enqueued = p.now
 		seqs[i] = p.push(e)
 	}
-	for _, v := range p.views { // once per destination, however many entries
-		p.putMeta(v)
-	}
 	for _, r := range w.Records {
 		if r.Value == nil {
 			p.del(recordKey(r.Key))
@@ -80,6 +77,9 @@ func (p *plan) append(w Write) result {
 }
 
 func (p *plan) notDead(id string) error {
+	if !p.e.dead.mayContain(id) {
+		return nil
+	}
 	_, err := p.b.txn.get(deadKey(id))
 	switch {
 	case err == nil:
@@ -90,12 +90,12 @@ func (p *plan) notDead(id string) error {
 	return fmt.Errorf("queue: check dead letters: %w", err)
 }
 
-// push adds e at the tail of its destination and returns its seq; the caller then
-// writes the destination's meta.
+// push adds e at the tail of its destination and returns its seq.
 func (p *plan) push(e Entry) uint64 {
 	v := p.view(e.Dest)
 	if !v.exists {
 		v.exists, v.meta = true, destMeta{Head: 1, Next: 1}
+		p.putMeta(v) // appends leave the meta alone: open finds Next from the keys
 	}
 	if v.meta.depth() == 0 {
 		v.oldest = e.Enqueued
@@ -170,6 +170,7 @@ func (p *plan) deadLetter(dest string, seq uint64, reason string) error {
 	}
 	e.Attempts, e.LastError = v.meta.Attempts, v.meta.LastError
 	p.set(deadKey(e.ID), encodeDead(DeadLetter{Entry: e, Reason: reason, DeadAt: p.now}))
+	p.e.dead.add(e.ID) // even if this commit fails: a false positive costs a lookup
 	p.del(entryKey(dest, seq))
 	return p.moveHead(v, seq+1)
 }
@@ -202,6 +203,5 @@ func (p *plan) replay(id string) result {
 	p.del(deadKey(id))
 	e := Entry{ID: dl.ID, Dest: dl.Dest, Data: dl.Data, Enqueued: dl.Enqueued}
 	e.Seq = p.push(e)
-	p.putMeta(p.view(e.Dest))
 	return result{entry: e}
 }

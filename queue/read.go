@@ -27,17 +27,15 @@ func (e *engine) Read(ctx context.Context, dest string, after uint64, limit int)
 
 func readEntries(ctx context.Context, r kvReader, dest string, after uint64, limit int) ([]Entry, error) {
 	m, err := readMeta(r, dest)
-	if err != nil || m.depth() == 0 {
+	if err != nil || m.Head == 0 {
 		return nil, err
 	}
+	// The meta's Next may lag (appends do not rewrite it): the keys are the truth.
+	var out []Entry
 	start := max(after+1, m.Head)
-	if start >= m.Next {
-		return nil, nil
-	}
-	out := make([]Entry, 0, min(uint64(limit), m.Next-start))
 	err = r.scan(entryPrefix(dest), entryKey(dest, start), func(k, v []byte) error {
 		seq := seqOfEntryKey(k)
-		if seq >= m.Next || len(out) == limit {
+		if len(out) == limit {
 			return errStopScan
 		}
 		e, err := decodeEntry(dest, seq, v)

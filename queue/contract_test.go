@@ -43,6 +43,17 @@ func testEngine(t *testing.T, h harness) {
 func TestBadgerContract(t *testing.T)       { testEngine(t, badgerHarness(false)) }
 func TestBadgerReopenContract(t *testing.T) { testEngine(t, badgerHarness(true)) }
 
+func TestMemoryContract(t *testing.T) {
+	testEngine(t, harness{
+		open: func(t *testing.T) Engine {
+			m := NewMemory(testLogger(t))
+			t.Cleanup(func() { _ = m.Close() })
+			return m
+		},
+		reopen: func(t *testing.T, e Engine) Engine { return e },
+	})
+}
+
 func testFIFOSeq(t *testing.T, h harness) {
 	e := h.open(t)
 	for i, want := range []uint64{1, 2, 3} {

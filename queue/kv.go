@@ -28,7 +28,8 @@ type kvReader interface {
 
 // kvTxn is one atomic write. Reads see its own writes.
 type kvTxn interface {
-	kvReader
+	// get returns a copy of the value of key, or errNoKey.
+	get(key []byte) ([]byte, error)
 	set(key, value []byte) error
 	del(key []byte) error
 	// commit applies the transaction atomically and durably (when the store is).

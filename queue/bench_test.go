@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -191,6 +194,11 @@ func TestRSS(t *testing.T) {
 	start := time.Now()
 	fillBacklog(t, q, 1_000_000, 10_000)
 	t.Logf("queued 1M entries in %v; %s", time.Since(start).Round(time.Millisecond), rss(t))
+	if f := os.Getenv("QUEUE_RSS_HEAP"); f != "" {
+		w, _ := os.Create(f)
+		_ = pprof.WriteHeapProfile(w)
+		w.Close()
+	}
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +250,10 @@ func drainSome(t *testing.T, q Engine, n int) {
 // rss reports the resident set from /proc/self/status: total, anonymous (Go heap,
 // memtables, caches) and file-backed (Badger's mmapped tables and logs, reclaimable).
 func rss(t *testing.T) string {
+	runtime.GC()
+	debug.FreeOSMemory() // measure what is live, not garbage the GC has yet to return
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
@@ -254,5 +266,32 @@ func rss(t *testing.T) string {
 			}
 		}
 	}
+	out = append(out, fmt.Sprintf("Go heap in use: %d kB", ms.HeapInuse>>10), fileRSS(t))
 	return strings.Join(out, ", ")
+}
+
+// fileRSS sums resident pages of mapped files by extension (.sst, .mem, .vlog).
+func fileRSS(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return ""
+	}
+	byExt := map[string]int{}
+	ext := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			ext = "" // a mapping's header line: address range, perms, ..., path
+			if len(f) >= 6 {
+				ext = f[5][strings.LastIndex(f[5], ".")+1:]
+			}
+		case len(f) == 3 && f[0] == "Rss:":
+			var kb int
+			_, _ = fmt.Sscan(f[1], &kb)
+			byExt[ext] += kb
+		}
+	}
+	return fmt.Sprintf("mapped files: sst %d kB, mem %d kB, vlog %d kB",
+		byExt["sst"], byExt["mem"], byExt["vlog"])
 }

@@ -47,15 +47,7 @@ func TestTorture(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		e := openBadgerT(t, dir)
 		checkLedger(t, e, l)
-		var wg sync.WaitGroup
-		for p := 0; p < 4; p++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); tortureProducer(e, l, round, p) }()
-		}
-		for c := 0; c < 3; c++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); tortureConsumer(t, e, l) }()
-		}
+		wg := startTorture(context.Background(), t, e, l, round)
 		time.Sleep(150 * time.Millisecond) // let them work, then pull the rug
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
@@ -69,23 +61,50 @@ func TestTorture(t *testing.T) {
 	}
 }
 
-func tortureProducer(e Engine, l *ledger, round, p int) {
+// TestMemoryTorture runs the same load against the memory engine and stops it by
+// cancelling the context, then checks the ledger on the live engine.
+func TestMemoryTorture(t *testing.T) {
+	e := NewMemory(testLogger(t))
+	defer e.Close()
+	l := newLedger()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	startTorture(ctx, t, e, l, 0).Wait()
+	checkLedger(t, e, l)
+	if len(l.produced) == 0 {
+		t.Fatal("nothing produced")
+	}
+}
+
+func startTorture(ctx context.Context, t *testing.T, e Engine, l *ledger, round int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); tortureProducer(ctx, e, l, round, p) }()
+	}
+	for c := 0; c < 3; c++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); tortureConsumer(ctx, t, e, l) }()
+	}
+	return &wg
+}
+
+func tortureProducer(ctx context.Context, e Engine, l *ledger, round, p int) {
 	for i := 0; ; i++ {
 		var es []Entry
 		for j := 0; j <= i%3; j++ {
 			id := fmt.Sprintf("r%d-p%d-%d-%d", round, p, i, j)
 			es = append(es, entry(fmt.Sprintf("t/%d", (i+j)%6), id, "data-"+id))
 		}
-		seqs, err := e.Append(context.Background(), Write{Entries: es})
+		seqs, err := e.Append(ctx, Write{Entries: es})
 		if err != nil {
-			return // closed
+			return // closed or cancelled: not applied
 		}
 		l.produce(es, seqs)
 	}
 }
 
-func tortureConsumer(t *testing.T, e Engine, l *ledger) {
-	ctx := context.Background()
+func tortureConsumer(ctx context.Context, t *testing.T, e Engine, l *ledger) {
 	for {
 		dest, err := e.Next(ctx, "t/")
 		if err != nil {
@@ -100,7 +119,7 @@ func tortureConsumer(t *testing.T, e Engine, l *ledger) {
 			}
 		}
 		e.Release(dest)
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 			return
 		}
 	}

@@ -102,10 +102,10 @@ func (o BadgerOptions) badger(dir string, log zerolog.Logger) badger.Options {
 // OpenBadger opens (creating if needed) the queue in dir. It fails with ErrLocked when
 // another process (or another OpenBadger in this one) has dir open, and with a clear
 // error when dir cannot be created or written. Every non-empty destination is due at
-// once after opening.
+// once after opening. Logs go to log as given (the caller attaches its fields);
+// Badger's own messages come through it at warn level and above.
 func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, error) {
 	opts = opts.withDefaults()
-	log = log.With().Str("component", "queue").Logger()
 	kv, err := openBadgerKV(dir, opts, log)
 	if err != nil {
 		return nil, err

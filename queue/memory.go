@@ -20,7 +20,7 @@ var _ Engine = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory engine. Close it to stop its writer goroutine.
 func NewMemory(log zerolog.Logger) *Memory {
-	e := newEngine(newMemKV(), log.With().Str("component", "queue").Logger(), 1024)
+	e := newEngine(newMemKV(), log, 1024)
 	_ = e.start() // loading an empty store cannot fail
 	return &Memory{engine: e}
 }

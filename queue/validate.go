@@ -43,15 +43,13 @@ func validateEntry(e Entry) error {
 // validateWrite checks everything that does not need stored state, so that a bad
 // Write is refused whole before it reaches the writer.
 func validateWrite(w Write) error {
-	ids := make(map[string]struct{}, len(w.Entries))
 	for i, e := range w.Entries {
 		if err := validateEntry(e); err != nil {
 			return fmt.Errorf("entry %d of write: %w", i, err)
 		}
-		if _, dup := ids[e.ID]; dup {
-			return fmt.Errorf("entry %d of write: id %q twice: %w", i, e.ID, ErrDuplicateID)
-		}
-		ids[e.ID] = struct{}{}
+	}
+	if i, ok := duplicateID(w.Entries); ok {
+		return fmt.Errorf("entry %d of write: id %q twice: %w", i, w.Entries[i].ID, ErrDuplicateID)
 	}
 	for i, r := range w.Records {
 		if len(r.Key) == 0 {
@@ -63,6 +61,29 @@ func validateWrite(w Write) error {
 		}
 	}
 	return nil
+}
+
+// duplicateID finds the first entry whose id an earlier one has. Small writes, the
+// common case, are checked pairwise without allocating.
+func duplicateID(es []Entry) (int, bool) {
+	if len(es) <= 16 {
+		for i := range es {
+			for j := 0; j < i; j++ {
+				if es[i].ID == es[j].ID {
+					return i, true
+				}
+			}
+		}
+		return 0, false
+	}
+	ids := make(map[string]struct{}, len(es))
+	for i, e := range es {
+		if _, dup := ids[e.ID]; dup {
+			return i, true
+		}
+		ids[e.ID] = struct{}{}
+	}
+	return 0, false
 }
 
 func truncate(reason string) string {

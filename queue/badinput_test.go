@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -281,4 +282,28 @@ func TestBigRemoval(t *testing.T) {
 	if seqs := mustAppend(t, b, entry("del", "new", "x")); seqs[0] != 1 {
 		t.Fatalf("seq after delete %d", seqs[0])
 	}
+}
+
+// TestCloseStopsGoroutines checks that Close leaves no goroutine of the engine (or of
+// Badger) behind.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, e := range []Engine{openBadgerT(t, t.TempDir()), NewMemory(testLogger(t))} {
+		mustAppend(t, e, entry("g", "1", "x"))
+		if err := e.Retry(ctxT(t), "g", 1, time.Now().Add(time.Hour), "later"); err != nil {
+			t.Fatal(err) // arms the scheduler's timer
+		}
+		wake, stop := e.Watch("g")
+		defer stop()
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		gotSignal(t, wake, time.Second)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
 }

@@ -104,19 +104,20 @@ func (c *channel) endPoll(p *poller) {
 	c.mu.Unlock()
 }
 
-// ackDelivered removes what was delivered up to seq and settles its tags.
+// ackDelivered settles the tags of what was delivered up to seq, then removes it.
+// Settling first: a crash in between delivers again and settles again (the relay
+// ignores a repeated outcome), whereas the other order could forget an outcome.
 func (b *Bridge) ackDelivered(ctx context.Context, dest string, seq uint64, tags []string) {
+	if b.opts.OnSettled != nil {
+		for _, t := range tags {
+			b.opts.OnSettled(t, true)
+		}
+	}
 	if err := b.q.Ack(ctx, dest, seq); err != nil {
 		b.log.Warn().Err(err).Str("dest", dest).Msg("acknowledging delivered notifications")
 		return
 	}
 	b.metrics.acks.Inc()
-	if b.opts.OnSettled == nil {
-		return
-	}
-	for _, t := range tags {
-		b.opts.OnSettled(t, true)
-	}
 }
 
 // waitPoll answers as soon as something is pending, or empty at the poll timeout.

@@ -253,14 +253,17 @@ func (d *deliverer) commit(dest string, r *deliveredRun) error {
 			return err
 		}
 	}
+	// Settled before the Ack, for the same reason: a crash in between re-sends and
+	// re-settles (ignored as a repeat); the other order could lose the outcome and
+	// with it the change's status notification.
+	for _, tag := range r.tags {
+		d.hooks.settled(tag, true)
+	}
 	if err := d.q.Ack(d.work, dest, r.last); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("acknowledge deliveries; they will be sent again")
 		return err
 	}
 	d.m.delivered.WithLabelValues(kindOf(dest)).Add(float64(r.n))
-	for _, tag := range r.tags {
-		d.hooks.settled(tag, true)
-	}
 	return nil
 }
 

@@ -61,16 +61,7 @@ func (n *ChatSessionDataNotification) appendXML(b []byte) []byte {
 
 func (n *ChatSessionDataNotification) appendJSON(b []byte) []byte {
 	b = append(b, `{"chatSessionDataNotification":{`...)
-	first := true
-	if n.CallbackData != "" {
-		b = appendJSONKey(b, "callbackData", true)
-		b = appendJSONString(b, n.CallbackData)
-		first = false
-	}
-	if len(n.Links) > 0 {
-		b = appendLinksJSON(b, n.Links, first)
-		first = false
-	}
+	b, first := appendNotificationHeadJSON(b, n.CallbackData, n.Links)
 	b = appendJSONKey(b, "senderAddress", first)
 	b = appendJSONString(b, n.SenderAddress)
 	if n.SenderName != "" {
@@ -116,16 +107,7 @@ func (n *ChatSessionDataStatusNotification) Marshal(f Format) []byte {
 		return append(b, "</chat:chatSessionDataStatusNotification>"...)
 	}
 	b = append(b, `{"chatSessionDataStatusNotification":{`...)
-	first := true
-	if n.CallbackData != "" {
-		b = appendJSONKey(b, "callbackData", true)
-		b = appendJSONString(b, n.CallbackData)
-		first = false
-	}
-	if len(n.Links) > 0 {
-		b = appendLinksJSON(b, n.Links, first)
-		first = false
-	}
+	b, first := appendNotificationHeadJSON(b, n.CallbackData, n.Links)
 	b = appendJSONKey(b, "status", first)
 	b = appendJSONString(b, n.Status)
 	if n.ErrorCode != "" {
@@ -137,4 +119,20 @@ func (n *ChatSessionDataStatusNotification) Marshal(f Format) []byte {
 		b = appendJSONString(b, n.Description)
 	}
 	return append(b, "}}"...)
+}
+
+// appendNotificationHeadJSON writes the callbackData and link members every chat
+// notification starts with; first reports whether nothing was written.
+func appendNotificationHeadJSON(b []byte, callbackData string, links []Link) (_ []byte, first bool) {
+	first = true
+	if callbackData != "" {
+		b = appendJSONKey(b, "callbackData", true)
+		b = appendJSONString(b, callbackData)
+		first = false
+	}
+	if len(links) > 0 {
+		b = appendLinksJSON(b, links, first)
+		first = false
+	}
+	return b, first
 }

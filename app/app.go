@@ -118,10 +118,10 @@ func (a *App) open() error {
 	if err != nil {
 		return err
 	}
-	a.engine = engine
+	a.engine = newCountingQueue(engine, a.reg)
 	a.reg.MustRegister(newQueueCollector(engine))
 	a.router = api.NewRouter(a.reg)
-	a.parts, err = buildParts(a.cfg, a.log, a.reg, engine)
+	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine)
 	if err != nil {
 		_ = engine.Close()
 		return err

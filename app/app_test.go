@@ -35,7 +35,8 @@ func TestHealthReadyMetricsAndFaults(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d", code)
 	}
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `notifyrelay_queue_depth{kind="channel"} 0`) {
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `notifyrelay_queue_depth{kind="channel"} 0`) ||
+		!strings.Contains(body, `notifyrelay_notifications_accepted_total{kind="operator"} 0`) {
 		t.Errorf("/metrics %d", code)
 	}
 	code, body := get(t, base+"/no/such/thing")

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,4 +76,37 @@ func destKind(dest string) string {
 		return "channel"
 	}
 	return ""
+}
+
+// countingQueue counts the notifications the queue accepted, by destination kind,
+// for every producer (chat, operator API, callbackURLs) in one place.
+type countingQueue struct {
+	queue.Engine
+	accepted map[string]prometheus.Counter // by kind, resolved once
+}
+
+func newCountingQueue(e queue.Engine, reg prometheus.Registerer) *countingQueue {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "notifyrelay_notifications_accepted_total",
+		Help: "Notifications made durable in the queue, by destination kind.",
+	}, []string{"kind"})
+	reg.MustRegister(vec)
+	c := &countingQueue{Engine: e, accepted: map[string]prometheus.Counter{}}
+	for _, kind := range []string{"subscription", "operator", "channel"} {
+		c.accepted[kind] = vec.WithLabelValues(kind)
+	}
+	return c
+}
+
+// Append implements queue.Queue, counting what was made durable.
+func (c *countingQueue) Append(ctx context.Context, w queue.Write) ([]uint64, error) {
+	seqs, err := c.Engine.Append(ctx, w)
+	if err == nil {
+		for i := range w.Entries {
+			if counter := c.accepted[destKind(w.Entries[i].Dest)]; counter != nil {
+				counter.Inc()
+			}
+		}
+	}
+	return seqs, err
 }

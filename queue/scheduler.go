@@ -63,7 +63,11 @@ type waiter struct {
 	ch     chan string // gets one leased destination, or is closed by close
 }
 
-type watcher struct{ ch chan struct{} }
+// watcher is one Watch (ch) or WatchFunc (fn) of a destination.
+type watcher struct {
+	ch chan struct{}
+	fn func()
+}
 
 // maxCursors bounds the round-robin memory when callers use many distinct prefixes.
 const maxCursors = 4096
@@ -339,18 +343,7 @@ func (s *scheduler) release(dest string) {
 // watch implements Scheduler.Watch.
 func (s *scheduler) watch(dest string) (<-chan struct{}, func()) {
 	w := &watcher{ch: make(chan struct{}, 1)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.watchers[dest]
-	if m == nil {
-		m = make(map[*watcher]struct{})
-		s.watchers[dest] = m
-	}
-	m[w] = struct{}{}
-	if s.closed {
-		w.ch <- struct{}{}
-	}
-	return w.ch, sync.OnceFunc(func() { s.unwatch(dest, w) })
+	return w.ch, s.addWatcher(dest, w)
 }
 
 func (s *scheduler) unwatch(dest string, w *watcher) {
@@ -365,10 +358,7 @@ func (s *scheduler) unwatch(dest string, w *watcher) {
 
 func (s *scheduler) signalLocked(dest string) {
 	for w := range s.watchers[dest] {
-		select {
-		case w.ch <- struct{}{}:
-		default: // one pending signal is enough: the watcher reads everything
-		}
+		w.signal()
 	}
 }
 

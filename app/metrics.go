@@ -110,3 +110,9 @@ func (c *countingQueue) Append(ctx context.Context, w queue.Write) ([]uint64, er
 	}
 	return seqs, err
 }
+
+// WatchFunc passes queue.FuncWatcher through the wrapper: idle channel WebSockets
+// rely on it to keep no goroutine (both engines implement it).
+func (c *countingQueue) WatchFunc(dest string, fn func()) func() {
+	return c.Engine.(queue.FuncWatcher).WatchFunc(dest, fn)
+}

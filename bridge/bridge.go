@@ -184,6 +184,13 @@ func (b *Bridge) track(w *wsConn, p *poller) bool {
 	return true
 }
 
+// isDraining reports whether new connections are refused.
+func (b *Bridge) isDraining() bool {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	return b.draining
+}
+
 func (b *Bridge) untrack(w *wsConn, p *poller) {
 	b.connMu.Lock()
 	delete(b.conns, w)

@@ -10,6 +10,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"notifyrelay/oma"
+	"notifyrelay/queue"
 )
 
 // ctx is the context of queue calls made by connections: they are bounded by the
@@ -22,60 +23,126 @@ type sent struct {
 	tag string
 }
 
-// writeLoop is the connection's only writer. The queue's Watch wakes it when
-// notifications arrive; it sends what is pending (up to send_buffer per batch),
-// answers connChecks and pings. A write that cannot finish within
-// channels.write_timeout means the client stopped reading: it is disconnected
-// with 1013 and its notifications stay queued.
-func (w *wsConn) writeLoop() {
-	defer close(w.writerDone)
-	wake, stopWatch := w.b.q.Watch(w.ch.dest())
-	defer stopWatch()
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	var inflight []sent
-	var cursor uint64 // last seq written
-	var err error
-	for dirty := true; err == nil; {
-		// The in-memory depth spares an idle socket a disk read (and the goroutine
-		// stack it would grow).
-		if dirty && (w.b.q.DestStats(w.ch.dest()).Depth > 0 || w.ackReq.Load() > 0) {
-			if w.ack {
-				inflight, cursor, err = w.pumpAck(inflight, cursor)
-			} else {
-				cursor, err = w.pumpOMA(cursor)
-			}
-		}
-		if err != nil {
-			break
-		}
-		dirty = false
-		select {
-		case <-wake:
-			dirty = true
-		case <-w.nudge:
-			dirty = true
-		case msg := <-w.ctl:
-			err = w.write(msg)
-		case <-ping.C:
-			err = w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.b.cfg.WriteTimeout.D()))
-		case <-w.done:
-			w.sendClose(closeGrace)
+// Work for the writer, set by kick.
+const (
+	workQueue uint8 = 1 << iota // notifications appended, or the client acknowledged some
+	workCtl                     // a reply (connAck) is waiting in ctl
+	workPing                    // the ping timer fired
+	workStop                    // stop was called: send the close frame and end
+)
+
+// kick hands work to the connection's writer, starting it if it is not running.
+// An idle socket has no writer goroutine: the queue's watch callback, the reader
+// and the ping timer start one when there is something to write, and it ends
+// when nothing is left. Never blocks.
+func (w *wsConn) kick(work uint8) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.ended {
+		return
+	}
+	w.work |= work
+	if w.open && !w.running {
+		w.running = true
+		go w.runWriter()
+	}
+}
+
+// takeWork returns the pending work, or false (and the writer ends) when there is
+// none. After workStop no writer starts again.
+func (w *wsConn) takeWork() (uint8, bool) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	work := w.work
+	w.work = 0
+	if work == 0 {
+		w.running = false
+		return 0, false
+	}
+	if work&workStop != 0 {
+		w.ended = true
+	}
+	return work, true
+}
+
+// runWriter is the connection's only writer while it runs (kick starts at most one
+// at a time). It sends what is pending (up to send_buffer per batch), answers
+// connChecks and pings. A write that cannot finish within channels.write_timeout
+// means the client stopped reading: it is disconnected with 1013 and its
+// notifications stay queued.
+func (w *wsConn) runWriter() {
+	for {
+		work, ok := w.takeWork()
+		if !ok {
 			return
 		}
+		if work&workStop != 0 {
+			w.finish()
+			return
+		}
+		if err := w.doWork(work); err != nil {
+			w.failed(err)
+		}
 	}
-	w.failed(err)
+}
+
+func (w *wsConn) doWork(work uint8) error {
+	if work&workCtl != 0 {
+		if err := w.writeReplies(); err != nil {
+			return err
+		}
+	}
+	if work&workPing != 0 {
+		w.ping.Reset(pingPeriod)
+		if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.b.cfg.WriteTimeout.D())); err != nil {
+			return err
+		}
+	}
+	// The in-memory depth spares an idle socket a disk read.
+	if work&workQueue == 0 || (w.b.q.DestStats(w.ch.dest()).Depth == 0 && w.ackReq.Load() == 0) {
+		return nil
+	}
+	var err error
+	if w.ack {
+		w.inflight, w.cursor, err = w.pumpAck(w.inflight, w.cursor)
+	} else {
+		w.cursor, err = w.pumpOMA(w.cursor)
+	}
+	return err
+}
+
+func (w *wsConn) writeReplies() error {
+	for {
+		select {
+		case msg := <-w.ctl:
+			if err := w.write(msg); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
 }
 
 // failed ends the connection after a write or queue error.
 func (w *wsConn) failed(err error) {
 	var ne net.Error
+	w.broken = true
 	if errors.As(err, &ne) && ne.Timeout() {
 		w.b.metrics.slow.Inc()
 		w.b.log.Info().Str("channel", w.ch.st.ID).Msg("slow WebSocket client disconnected")
 		w.stop(closeTryLater, "client too slow: reconnect to resume")
 	} else {
 		w.stop(closeNormal, "")
+	}
+}
+
+// finish sends the close frame; a broken connection is closed at once.
+func (w *wsConn) finish() {
+	defer close(w.writerDone)
+	if !w.broken {
+		w.sendClose(closeGrace)
+		return
 	}
 	w.sendClose(100 * time.Millisecond)
 	_ = w.conn.NetConn().Close()
@@ -172,11 +239,12 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 				env = oma.Envelope{ContentType: "application/octet-stream", Body: e.Data}
 			}
 			frame, _ := json.Marshal(ackFrame{Seq: e.Seq, ContentType: env.ContentType, Notification: string(env.Body)})
+			// Before the write: the client may ack the frame before Write returns.
+			w.sentSeq.Store(e.Seq)
 			if err := w.write(frame); err != nil {
 				return inflight, cursor, err
 			}
 			cursor = e.Seq
-			w.sentSeq.Store(cursor)
 			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag})
 		}
 	}
@@ -201,4 +269,31 @@ func (w *wsConn) applyAcks(inflight []sent) []sent {
 	}
 	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), a, tags)
 	return append(inflight[:0], inflight[n:]...)
+}
+
+// watch calls fn whenever something is appended to dest, without a goroutine when
+// the queue engine can (queue.FuncWatcher). The returned stop waits for the
+// fallback goroutine.
+func (b *Bridge) watch(dest string, fn func()) (stop func()) {
+	if fw, ok := b.q.(queue.FuncWatcher); ok {
+		return fw.WatchFunc(dest, fn)
+	}
+	wake, stopWatch := b.q.Watch(dest)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-wake:
+				fn()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+		stopWatch()
+	}
 }

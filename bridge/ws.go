@@ -64,15 +64,12 @@ func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
 		return
 	}
 	w := &wsConn{b: b, ch: c, ack: proto == ProtocolAck, window: window,
-		done: make(chan struct{}), nudge: make(chan struct{}, 1), ctl: make(chan []byte, 4), writerDone: make(chan struct{})}
-	if !b.track(w, nil) {
+		ctl: make(chan []byte, 4), writerDone: make(chan struct{})}
+	if b.isDraining() {
 		api.Fail(ctx, unavailable())
 		return
 	}
-	err := b.upgrader().Upgrade(ctx, w.serve)
-	if err != nil {
-		b.untrack(w, nil)
-	}
+	_ = b.upgrader().Upgrade(ctx, w.serve) // its Error answered a failed handshake
 }
 
 func (b *Bridge) checkHandshake(ctx *fasthttp.RequestCtx, p api.Params) (*channel, string, int, *oma.RequestError) {
@@ -142,8 +139,8 @@ func (b *Bridge) originAllowed(origin string) bool {
 	return false
 }
 
-// wsConn is one channel WebSocket: the hijack goroutine reads (serve), one writer
-// goroutine writes (writeLoop). Only the writer touches the send cursor.
+// wsConn is one channel WebSocket: the hijack goroutine reads (serve); a writer
+// goroutine runs only while there is something to write (kick).
 type wsConn struct {
 	b      *Bridge
 	ch     *channel
@@ -151,36 +148,60 @@ type wsConn struct {
 	ack    bool // acknowledged mode
 	window int
 
-	done       chan struct{} // closed by stop
 	stopOnce   sync.Once
 	closeCode  int
 	closeText  string
-	nudge      chan struct{} // capacity 1: an ack arrived
-	ctl        chan []byte   // replies (connAck) for the writer
+	ctl        chan []byte // replies (connAck) for the writer
 	writerDone chan struct{}
 
 	sentSeq atomic.Uint64 // highest seq written (acknowledged mode): acks above it are refused
 	ackReq  atomic.Uint64 // highest seq the client acknowledged
+
+	wmu     sync.Mutex // guards the writer's lifecycle below
+	work    uint8      // workQueue | workCtl | ...
+	open    bool       // serve has the socket: writers may start
+	running bool       // a writer goroutine runs
+	ended   bool       // the writer took workStop: none starts again
+
+	// Owned by the running writer.
+	ping     *time.Timer // kicks workPing every pingPeriod
+	inflight []sent      // acknowledged mode: written, not yet acknowledged
+	cursor   uint64      // last seq written
+	broken   bool        // a write failed: close without waiting for the peer
 }
 
 // stop asks the connection to close with code; the first call wins.
 func (w *wsConn) stop(code int, text string) {
 	w.stopOnce.Do(func() {
 		w.closeCode, w.closeText = code, text
-		close(w.done)
+		w.kick(workStop)
 	})
 }
 
-// serve runs on fasthttp's hijack goroutine: it takes the channel, starts the
-// writer, reads until the connection ends, then waits for the writer.
+// serve runs on fasthttp's hijack goroutine: it takes the channel, watches its
+// queue, reads until the connection ends, then waits for the writer's close.
+//
+// The connection is tracked from here, not before the upgrade: fasthttp skips the
+// hijack handler when the 101 cannot be written, and a count taken earlier would
+// then never be given back (Stop would wait for its timeout).
 func (w *wsConn) serve(conn *websocket.Conn) {
 	b := w.b
-	defer b.untrack(w, nil)
 	defer conn.Close()
+	if !b.track(w, nil) { // draining since the handshake
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeGoingAway, "server shutting down"), time.Now().Add(closeGrace))
+		return
+	}
+	defer b.untrack(w, nil)
 	w.conn = conn
 	mode := w.mode()
 	b.metrics.connected(mode, 1)
 	defer b.metrics.connected(mode, -1)
+	w.wmu.Lock() // the timer's kick takes wmu: it sees w.ping set
+	w.ping = time.AfterFunc(pingPeriod, func() { w.kick(workPing) })
+	w.open = true
+	w.wmu.Unlock()
+	defer w.ping.Stop()
 	if old := w.ch.attach(w); old != nil {
 		old.stop(closeNormal, "superseded by a newer connection")
 	}
@@ -188,7 +209,9 @@ func (w *wsConn) serve(conn *websocket.Conn) {
 	if _, err := b.refresh(b.ctx(), w.ch, 0); err != nil {
 		b.log.Warn().Err(err).Str("channel", w.ch.st.ID).Msg("refreshing lifetime on connect")
 	}
-	go w.writeLoop()
+	stopWatch := b.watch(w.ch.dest(), func() { w.kick(workQueue) })
+	defer stopWatch()
+	w.kick(workQueue) // the backlog
 	w.readLoop()
 	w.stop(closeNormal, "")
 	<-w.writerDone
@@ -258,6 +281,7 @@ func (w *wsConn) handle(data []byte) bool {
 		}
 		select {
 		case w.ctl <- oma.MarshalConnAck(f, lifetime):
+			w.kick(workCtl)
 		default:
 			w.stop(closePolicy, "too many connCheck")
 			return false
@@ -268,10 +292,7 @@ func (w *wsConn) handle(data []byte) bool {
 		if a := min(m.Ack, w.sentSeq.Load()); a > w.ackReq.Load() {
 			w.ackReq.Store(a)
 		}
-		select {
-		case w.nudge <- struct{}{}:
-		default:
-		}
+		w.kick(workQueue)
 	}
 	return true
 }

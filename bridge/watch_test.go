@@ -1,0 +1,36 @@
+package bridge
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"notifyrelay/queue"
+)
+
+// An engine without queue.FuncWatcher still wakes writers, through a goroutine
+// that stop waits for.
+func TestWatchWithoutFuncWatcher(t *testing.T) {
+	q := queue.NewMemory(zerolog.Nop())
+	defer q.Close()
+	b := &Bridge{q: struct{ queue.Engine }{q}} // hides WatchFunc
+	woken := make(chan struct{}, 1)
+	stop := b.watch("c:x", func() {
+		select {
+		case woken <- struct{}{}:
+		default:
+		}
+	})
+	defer stop()
+	e := queue.Entry{ID: "1", Dest: "c:x", Data: []byte("{}")}
+	if _, err := q.Append(context.Background(), queue.Write{Entries: []queue.Entry{e}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken")
+	}
+}

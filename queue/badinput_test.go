@@ -229,18 +229,18 @@ func TestBatchIsolation(t *testing.T) {
 		}
 		return errs
 	}
-	run(&request{op: opAppend, write: Write{Entries: []Entry{entry("x", "dead", "x")}}})
+	run(appendRequest(Write{Entries: []Entry{entry("x", "dead", "x")}}))
 	run(&request{op: opDeadLetter, dest: "x", seq: 1})
 	var huge Write
 	for i := 0; i < 40000; i++ {
 		huge.Entries = append(huge.Entries, entry("huge", fmt.Sprint(i), "0123456789"))
 	}
 	errs := run(
-		&request{op: opAppend, write: Write{Entries: []Entry{entry("ok", "1", "a")}}},
-		&request{op: opAppend, write: huge},
+		appendRequest(Write{Entries: []Entry{entry("ok", "1", "a")}}),
+		appendRequest(huge),
 		&request{op: opRetry, dest: "ok", seq: 2},
-		&request{op: opAppend, write: Write{Entries: []Entry{entry("ok", "2", "b")}}},
-		&request{op: opAppend, write: Write{Entries: []Entry{entry("ok", "dead", "c")}}},
+		appendRequest(Write{Entries: []Entry{entry("ok", "2", "b")}}),
+		appendRequest(Write{Entries: []Entry{entry("ok", "dead", "c")}}),
 		&request{op: opAck, dest: "ok", seq: 1},
 	)
 	want := []error{nil, ErrEntryTooBig, ErrNotHead, nil, ErrDuplicateID, nil}

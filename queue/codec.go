@@ -86,11 +86,31 @@ func decodeMeta(b []byte) (destMeta, error) {
 // encodeEntry stores what an entry carries besides its dest and seq (in the key) and
 // its attempts (in the meta: only the head has any).
 func encodeEntry(e Entry) []byte {
-	b := make([]byte, 0, 12+len(e.ID)+len(e.Data))
+	return appendEntry(make([]byte, 0, 12+len(e.ID)+len(e.Data)), e)
+}
+
+func appendEntry(b []byte, e Entry) []byte {
 	b = append(b, codecVersion)
 	b = appendTime(b, e.Enqueued)
 	b = appendString(b, e.ID)
 	return append(b, e.Data...)
+}
+
+// encodeEntries encodes es, enqueued at now, into one buffer.
+func encodeEntries(es []Entry, now time.Time) [][]byte {
+	size := 0
+	for _, e := range es {
+		size += 12 + len(e.ID) + len(e.Data)
+	}
+	buf := make([]byte, 0, size)
+	vals := make([][]byte, len(es))
+	for i, e := range es {
+		e.Enqueued = now
+		start := len(buf)
+		buf = appendEntry(buf, e)
+		vals[i] = buf[start:len(buf):len(buf)]
+	}
+	return vals
 }
 
 func decodeEntry(dest string, seq uint64, b []byte) (Entry, error) {

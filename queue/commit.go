@@ -34,6 +34,7 @@ const (
 type request struct {
 	op     opKind
 	write  Write
+	vals   [][]byte // write.Entries encoded (enqueued at: at)
 	dest   string
 	seq    uint64
 	at     time.Time
@@ -140,7 +141,7 @@ func (e *engine) add(b *batch, r *request) *batch {
 
 // place writes pl into b's transaction. When the transaction is full it commits what
 // b had and retries pl alone in a fresh one.
-func (e *engine) place(b *batch, pl planned, views map[string]*destView) *batch {
+func (e *engine) place(b *batch, pl planned, views []*destView) *batch {
 	err := applyMuts(b.txn, pl.muts)
 	if err != nil {
 		b = e.rebuild(b)
@@ -155,8 +156,8 @@ func (e *engine) place(b *batch, pl planned, views map[string]*destView) *batch 
 		pl.r.done <- result{err: tooBig(err)}
 		return b
 	}
-	for name, v := range views {
-		b.views[name] = v
+	for _, v := range views {
+		b.views[v.name] = v
 	}
 	b.done = append(b.done, pl)
 	return b

@@ -9,9 +9,15 @@ import "hash/maphash"
 // positives, which cost a lookup, never a wrong answer. Its size is fixed, so memory
 // does not grow with dead letters; past ~200k of them, lookups gradually return.
 // Only the writer goroutine uses it (and open, before the writer starts).
+//
+// It is blocked: an id's bits all sit in one 64-bit word, so a lookup touches one
+// cache line instead of four scattered over 256 KiB (four cache misses per appended
+// entry were ~4% of the writer's time). While nothing was ever added, the lookup
+// does not touch the bits at all.
 type deadFilter struct {
-	seed maphash.Seed
-	bits []uint64
+	seed  maphash.Seed
+	bits  []uint64
+	added bool
 }
 
 const (
@@ -23,22 +29,28 @@ func newDeadFilter() *deadFilter {
 	return &deadFilter{seed: maphash.MakeSeed(), bits: make([]uint64, deadFilterBits/64)}
 }
 
-func (f *deadFilter) positions(id string, fn func(word int, mask uint64)) {
+// slot returns the word of id and the mask of its bits in that word: the low 32
+// bits of the hash choose the word, 6 bits each of the high ones the bits.
+func (f *deadFilter) slot(id string) (int, uint64) {
 	h := maphash.String(f.seed, id)
-	h1, h2 := uint32(h), uint32(h>>32)|1
-	for i := uint32(0); i < deadFilterHashes; i++ {
-		bit := (h1 + i*h2) % deadFilterBits
-		fn(int(bit/64), 1<<(bit%64))
+	var mask uint64
+	for i := range deadFilterHashes {
+		mask |= 1 << ((h >> (32 + 6*i)) & 63)
 	}
+	return int(uint32(h) % uint32(len(f.bits))), mask
 }
 
 func (f *deadFilter) add(id string) {
-	f.positions(id, func(w int, m uint64) { f.bits[w] |= m })
+	w, m := f.slot(id)
+	f.bits[w] |= m
+	f.added = true
 }
 
 // mayContain is false only when id was never added.
 func (f *deadFilter) mayContain(id string) bool {
-	all := true
-	f.positions(id, func(w int, m uint64) { all = all && f.bits[w]&m != 0 })
-	return all
+	if !f.added {
+		return false
+	}
+	w, m := f.slot(id)
+	return f.bits[w]&m == m
 }

@@ -132,13 +132,19 @@ func (e *engine) submit(ctx context.Context, r *request) result {
 
 // Append implements Queue.Append. Entries and records are validated before anything
 // is written: one bad entry refuses the whole Write. Concurrent callers share one
-// commit and one fsync.
+// commit and one fsync. The entries are encoded here, on the caller's goroutine: the
+// writer's time is the one every caller waits for.
 func (e *engine) Append(ctx context.Context, w Write) ([]uint64, error) {
 	if err := validateWrite(w); err != nil {
 		return nil, err
 	}
-	res := e.submit(ctx, &request{op: opAppend, write: w})
+	res := e.submit(ctx, appendRequest(w))
 	return res.seqs, res.err
+}
+
+func appendRequest(w Write) *request {
+	now := time.Now()
+	return &request{op: opAppend, write: w, at: now, vals: encodeEntries(w.Entries, now)}
 }
 
 // Ack implements Queue.Ack.

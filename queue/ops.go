@@ -12,19 +12,24 @@ import (
 type plan struct {
 	e     *engine
 	b     *batch
-	views map[string]*destView
+	views []*destView          // destinations this request changes
+	index map[string]*destView // views by name, once there are many
 	muts  []mutation
 	now   time.Time
 }
 
+// planIndexAt is how many views a plan searches linearly before it indexes them:
+// most requests touch one destination, a chat change ten.
+const planIndexAt = 16
+
 func newPlan(e *engine, b *batch) *plan {
-	return &plan{e: e, b: b, views: make(map[string]*destView, 1), now: time.Now()}
+	return &plan{e: e, b: b, now: time.Now()}
 }
 
 func (p *plan) run(r *request) result {
 	switch r.op {
 	case opAppend:
-		return p.append(r.write)
+		return p.append(r.write, r.vals, r.at)
 	case opAck:
 		return result{err: p.ack(r.dest, r.seq)}
 	case opRetry:
@@ -42,12 +47,33 @@ func (p *plan) run(r *request) result {
 // view returns dest as this request sees it: its own changes, else as the writer
 // last left it.
 func (p *plan) view(dest string) *destView {
-	if v, ok := p.views[dest]; ok {
+	if v := p.find(dest); v != nil {
 		return v
 	}
 	v := p.e.view(p.b, dest)
-	p.views[dest] = &v
+	p.views = append(p.views, &v)
+	switch {
+	case p.index != nil:
+		p.index[dest] = &v
+	case len(p.views) > planIndexAt:
+		p.index = make(map[string]*destView, 2*len(p.views))
+		for _, v := range p.views {
+			p.index[v.name] = v
+		}
+	}
 	return &v
+}
+
+func (p *plan) find(dest string) *destView {
+	if p.index != nil {
+		return p.index[dest]
+	}
+	for _, v := range p.views {
+		if v.name == dest {
+			return v
+		}
+	}
+	return nil
 }
 
 func (p *plan) set(k, v []byte) { p.muts = append(p.muts, mutation{key: k, value: v}) }
@@ -55,7 +81,8 @@ func (p *plan) del(k []byte)    { p.muts = append(p.muts, mutation{key: k, del: 
 
 func (p *plan) putMeta(v *destView) { p.set(metaKey(v.name), encodeMeta(v.meta)) }
 
-func (p *plan) append(w Write) result {
+// append queues w's entries, encoded as vals at enqueue time now.
+func (p *plan) append(w Write, vals [][]byte, now time.Time) result {
 	for i, e := range w.Entries {
 		if err := p.notDead(e.ID); err != nil {
 			return result{err: fmt.Errorf("entry %d of write: %w", i, err)}
@@ -63,8 +90,7 @@ func (p *plan) append(w Write) result {
 	}
 	seqs := make([]uint64, len(w.Entries))
 	for i, e := range w.Entries {
-		e.Enqueued = p.now
-		seqs[i] = p.push(e)
+		seqs[i] = p.push(e.Dest, now, vals[i])
 	}
 	for _, r := range w.Records {
 		if r.Value == nil {
@@ -90,20 +116,21 @@ func (p *plan) notDead(id string) error {
 	return fmt.Errorf("queue: check dead letters: %w", err)
 }
 
-// push adds e at the tail of its destination and returns its seq.
-func (p *plan) push(e Entry) uint64 {
-	v := p.view(e.Dest)
+// push adds an entry (encoded as val, enqueued at t) at the tail of dest and
+// returns its seq.
+func (p *plan) push(dest string, t time.Time, val []byte) uint64 {
+	v := p.view(dest)
 	if !v.exists {
 		v.exists, v.meta = true, destMeta{Head: 1, Next: 1}
 		p.putMeta(v) // appends leave the meta alone: open finds Next from the keys
 	}
 	if v.meta.depth() == 0 {
-		v.oldest = e.Enqueued
+		v.oldest = t
 	}
 	seq := v.meta.Next
 	v.meta.Next++
 	v.appended = true
-	p.set(entryKey(e.Dest, seq), encodeEntry(e))
+	p.set(entryKey(dest, seq), val)
 	return seq
 }
 
@@ -202,6 +229,6 @@ func (p *plan) replay(id string) result {
 	}
 	p.del(deadKey(id))
 	e := Entry{ID: dl.ID, Dest: dl.Dest, Data: dl.Data, Enqueued: dl.Enqueued}
-	e.Seq = p.push(e)
+	e.Seq = p.push(e.Dest, e.Enqueued, encodeEntry(e))
 	return result{entry: e}
 }

@@ -28,6 +28,9 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		ErrorHandler:                 a.handleServerError,
 		NoDefaultDate:                false,
 		CloseOnShutdown:              true,
+		// The bridge owns the WebSockets it hijacks (and closes them): fasthttp then
+		// releases the request context and reader of an upgraded connection.
+		KeepHijackedConns: true,
 	}
 }
 

@@ -82,6 +82,8 @@ func New(o Options) (*Bridge, error) {
 }
 
 // Routes adds the channel resources, callbackURLs, long poll and WebSocket routes.
+// The fasthttp.Server must set KeepHijackedConns: the bridge owns the WebSocket
+// connections it hijacks and closes them itself.
 func (b *Bridge) Routes(rt *api.Router) {
 	const ch = "/notificationchannel/v1/{userId}/channels"
 	rt.Handle(ch, api.Methods{"GET": b.handleList, "POST": b.handleCreate})

@@ -76,7 +76,7 @@ func startOn(t testing.TB, cfg config.Config) *server {
 	if err := s.b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s.srv = &fasthttp.Server{MaxRequestBodySize: int(cfg.Limits.MaxBody), CloseOnShutdown: true,
+	s.srv = &fasthttp.Server{MaxRequestBodySize: int(cfg.Limits.MaxBody), CloseOnShutdown: true, KeepHijackedConns: true,
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			if !rt.Serve(ctx) {
 				api.Fail(ctx, oma.NotFound(string(ctx.Path())))

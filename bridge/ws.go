@@ -41,24 +41,13 @@ const (
 // socket holds none.
 var writeBuffers sync.Pool
 
-func (b *Bridge) upgrader() *websocket.FastHTTPUpgrader {
-	return &websocket.FastHTTPUpgrader{
-		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   256, // client frames are small; larger ones are read in pieces
-		WriteBufferSize:  16 << 10,
-		WriteBufferPool:  &writeBuffers,
-		Subprotocols:     []string{ProtocolAck, ProtocolOMA},
-		CheckOrigin:      func(*fasthttp.RequestCtx) bool { return true }, // checked before
-		Error: func(ctx *fasthttp.RequestCtx, status int, reason error) {
-			api.Fail(ctx, &oma.RequestError{Status: status, MessageID: "SVC0002", Text: oma.TextSVC0002, Variables: []string{reason.Error()}})
-		},
-	}
-}
-
 // handleWS checks the handshake (401, 403, 404, 400 before any upgrade) and
 // upgrades. The fasthttp hijack goroutine becomes the connection's reader.
 func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
 	c, proto, window, rerr := b.checkHandshake(ctx, p)
+	if rerr == nil {
+		rerr = checkUpgrade(ctx)
+	}
 	if rerr != nil {
 		api.Fail(ctx, rerr)
 		return
@@ -69,7 +58,7 @@ func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
 		api.Fail(ctx, unavailable())
 		return
 	}
-	_ = b.upgrader().Upgrade(ctx, w.serve) // its Error answered a failed handshake
+	b.upgrade(ctx, w, proto)
 }
 
 func (b *Bridge) checkHandshake(ctx *fasthttp.RequestCtx, p api.Params) (*channel, string, int, *oma.RequestError) {
@@ -178,21 +167,17 @@ func (w *wsConn) stop(code int, text string) {
 	})
 }
 
-// serve runs on fasthttp's hijack goroutine: it takes the channel, watches its
-// queue, reads until the connection ends, then waits for the writer's close.
+// serve is the connection's reader goroutine, started once the 101 is written and
+// the connection tracked: it takes the channel, watches its queue, reads until the
+// connection ends, then waits for the writer's close.
 //
-// The connection is tracked from here, not before the upgrade: fasthttp skips the
-// hijack handler when the 101 cannot be written, and a count taken earlier would
-// then never be given back (Stop would wait for its timeout).
+// The connection is tracked from the hijack handler, not before the upgrade:
+// fasthttp skips the handler when it cannot hijack, and a count taken earlier
+// would then never be given back (Stop would wait for its timeout).
 func (w *wsConn) serve(conn *websocket.Conn) {
 	b := w.b
-	defer conn.Close()
-	if !b.track(w, nil) { // draining since the handshake
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(closeGoingAway, "server shutting down"), time.Now().Add(closeGrace))
-		return
-	}
 	defer b.untrack(w, nil)
+	defer conn.Close()
 	w.conn = conn
 	mode := w.mode()
 	b.metrics.connected(mode, 1)

@@ -37,6 +37,13 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 // handleServerError answers what fasthttp refuses before a handler runs (an
 // oversize body, a malformed request) with a requestError.
 func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) { // request line and headers over ReadBufferSize (4 KiB)
+		api.Fail(ctx, &oma.RequestError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge,
+			MessageID: "SVC0002", Text: oma.TextSVC0002, Variables: []string{"request headers"}})
+		ctx.SetConnectionClose()
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		api.Fail(ctx, oma.TooLarge(int(a.cfg.Limits.MaxBody)))
 		ctx.SetConnectionClose()

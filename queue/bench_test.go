@@ -213,7 +213,7 @@ func TestRSS(t *testing.T) {
 	t.Logf("after consuming 10k entries: %s", rss(t))
 }
 
-func fillBacklog(t *testing.T, q Queue, entries, dests int) {
+func fillBacklog(t testing.TB, q Queue, entries, dests int) {
 	const perWrite, producers = 1000, 8
 	var wg sync.WaitGroup
 	for p := 0; p < producers; p++ {

@@ -31,8 +31,11 @@ func readEntries(ctx context.Context, r kvReader, dest string, after uint64, lim
 		return nil, err
 	}
 	// The meta's Next may lag (appends do not rewrite it): the keys are the truth.
-	var out []Entry
 	start := max(after+1, m.Head)
+	if limit == 1 {
+		return readOne(r, dest, start, m)
+	}
+	var out []Entry
 	err = r.scan(entryPrefix(dest), entryKey(dest, start), func(k, v []byte) error {
 		seq := seqOfEntryKey(k)
 		if len(out) == limit {
@@ -49,6 +52,28 @@ func readEntries(ctx context.Context, r kvReader, dest string, after uint64, lim
 		return ctx.Err()
 	})
 	return out, scanQuiet(err)
+}
+
+// readOne reads the entry at seq with a point lookup, which Bloom filters keep
+// cheaper than an iterator over every level (webhook workers read one entry per
+// delivery). A destination's seqs have no gaps, so if seq is missing nothing
+// follows it.
+func readOne(r kvReader, dest string, seq uint64, m destMeta) ([]Entry, error) {
+	b, err := r.get(entryKey(dest, seq))
+	if errors.Is(err, errNoKey) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: read %q/%d: %w", dest, seq, err)
+	}
+	e, err := decodeEntry(dest, seq, b)
+	if err != nil {
+		return nil, err
+	}
+	if seq == m.Head {
+		e.Attempts, e.LastError = m.Attempts, m.LastError
+	}
+	return []Entry{e}, nil
 }
 
 func readMeta(r kvReader, dest string) (destMeta, error) {

@@ -34,7 +34,7 @@ type fanout struct {
 
 func newFanout(b *testing.B, channels int) *fanout {
 	raiseFileLimit(b)
-	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: b.TempDir()})
+	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: benchDataDir(b)})
 	f := &fanout{}
 	for i := 0; i < channels; i++ {
 		_, cb, ws := createChannelB(b, p.URL)
@@ -48,6 +48,21 @@ func newFanout(b *testing.B, channels int) *fanout {
 		go f.read(c)
 	}
 	return f
+}
+
+// benchDataDir is the server's data dir: a temp dir, under $BENCH_DATA_DIR when set
+// (e.g. /dev/shm, to see the latency without the disk's fsync).
+func benchDataDir(b *testing.B) string {
+	base := os.Getenv("BENCH_DATA_DIR")
+	if base == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "bridge-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 func (f *fanout) read(c *websocket.Conn) {

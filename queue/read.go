@@ -18,25 +18,30 @@ func (e *engine) Read(ctx context.Context, dest string, after uint64, limit int)
 	}
 	var out []Entry
 	err := e.reading(ctx, func(r kvReader) error {
+		// The head and its attempts come from the scheduler's copy of the meta (no
+		// storage read), taken after the storage snapshot opened, so never older than
+		// it: entries it shows as removed are skipped, and entries the snapshot lacks
+		// (appended since) are simply not returned yet.
+		v := e.sched.snapshot(dest)
+		if !v.exists {
+			return nil
+		}
 		var err error
-		out, err = readEntries(ctx, r, dest, after, limit)
+		out, err = readEntries(ctx, r, dest, v.meta, after, limit)
 		return err
 	})
 	return out, err
 }
 
-func readEntries(ctx context.Context, r kvReader, dest string, after uint64, limit int) ([]Entry, error) {
-	m, err := readMeta(r, dest)
-	if err != nil || m.Head == 0 {
-		return nil, err
-	}
-	// The meta's Next may lag (appends do not rewrite it): the keys are the truth.
+// readEntries reads from storage the entries of dest after seq after, given its
+// meta m. The meta's Next is not used: the keys are the truth.
+func readEntries(ctx context.Context, r kvReader, dest string, m destMeta, after uint64, limit int) ([]Entry, error) {
 	start := max(after+1, m.Head)
 	if limit == 1 {
 		return readOne(r, dest, start, m)
 	}
 	var out []Entry
-	err = r.scan(entryPrefix(dest), entryKey(dest, start), func(k, v []byte) error {
+	err := r.scan(entryPrefix(dest), entryKey(dest, start), func(k, v []byte) error {
 		seq := seqOfEntryKey(k)
 		if len(out) == limit {
 			return errStopScan
@@ -74,17 +79,6 @@ func readOne(r kvReader, dest string, seq uint64, m destMeta) ([]Entry, error) {
 		e.Attempts, e.LastError = m.Attempts, m.LastError
 	}
 	return []Entry{e}, nil
-}
-
-func readMeta(r kvReader, dest string) (destMeta, error) {
-	b, err := r.get(metaKey(dest))
-	if errors.Is(err, errNoKey) {
-		return destMeta{}, nil
-	}
-	if err != nil {
-		return destMeta{}, fmt.Errorf("queue: read meta of %q: %w", dest, err)
-	}
-	return decodeMeta(b)
 }
 
 // Get implements Store.Get.

@@ -78,12 +78,17 @@ func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 		if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
 			raw = u.UnsafeConn()
 		}
+		// Before the 101: a client that dials again once it has its 101 always
+		// supersedes this socket, never the reverse.
+		w.takeChannel()
 		conn, err := u.Upgrade(hijacked{raw}, req, nil)
 		if err != nil {
+			w.ch.detach(w)
 			_ = raw.Close()
 			return
 		}
 		if !b.track(w, nil) { // draining since the handshake
+			w.ch.detach(w)
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(closeGoingAway, "server shutting down"), time.Now().Add(closeGrace))
 			_ = conn.Close()

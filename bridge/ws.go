@@ -167,9 +167,9 @@ func (w *wsConn) stop(code int, text string) {
 	})
 }
 
-// serve is the connection's reader goroutine, started once the 101 is written and
-// the connection tracked: it takes the channel, watches its queue, reads until the
-// connection ends, then waits for the writer's close.
+// serve is the connection's reader goroutine, started once the 101 is written, the
+// connection tracked and the channel taken (takeChannel): it watches the channel's
+// queue, reads until the connection ends, then waits for the writer's close.
 //
 // The connection is tracked from the hijack handler, not before the upgrade:
 // fasthttp skips the handler when it cannot hijack, and a count taken earlier
@@ -187,10 +187,7 @@ func (w *wsConn) serve(conn *websocket.Conn) {
 	w.open = true
 	w.wmu.Unlock()
 	defer w.ping.Stop()
-	if old := w.ch.attach(w); old != nil {
-		old.stop(closeNormal, "superseded by a newer connection")
-	}
-	defer w.ch.detach(w)
+	defer w.ch.detach(w) // attached by the hijack handler
 	if _, err := b.refresh(b.ctx(), w.ch, 0); err != nil {
 		b.log.Warn().Err(err).Str("channel", w.ch.st.ID).Msg("refreshing lifetime on connect")
 	}
@@ -207,6 +204,13 @@ func (w *wsConn) mode() string {
 		return "ack"
 	}
 	return "oma"
+}
+
+// takeChannel makes w the channel's socket and closes the one it supersedes.
+func (w *wsConn) takeChannel() {
+	if old := w.ch.attach(w); old != nil {
+		old.stop(closeNormal, "superseded by a newer connection")
+	}
 }
 
 // attach makes w the channel's socket and returns the one it supersedes.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,4 +296,34 @@ func fileRSS(t *testing.T) string {
 	}
 	return fmt.Sprintf("mapped files: sst %d kB, mem %d kB, vlog %d kB",
 		byExt["sst"], byExt["mem"], byExt["vlog"])
+}
+
+// BenchmarkAppendChange measures Appends shaped like a chat change: 9 entries of
+// 700 bytes (one N1 per receiver, each to its own destination) and one 200-byte
+// record, from 64 producers. One op is one change.
+func BenchmarkAppendChange(b *testing.B) {
+	q := openBadgerT(b, b.TempDir())
+	body, rec := make([]byte, 700), make([]byte, 200)
+	var next atomic.Int64
+	b.SetParallelism(32) // 64 producers on 2 cores, as the chat benchmark
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			g := i % 64
+			w := Write{Records: []Record{{Key: fmt.Appendf(nil, "session/%d", g), Value: rec}}}
+			for r := range 9 {
+				w.Entries = append(w.Entries, Entry{Dest: fmt.Sprintf("s:%02d-%d", g, r), ID: fmt.Sprint(i, ".", r), Data: body})
+			}
+			if _, err := q.Append(context.Background(), w); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	secs := time.Since(start).Seconds()
+	b.ReportMetric(float64(b.N)/secs, "changes/s")
+	b.ReportMetric(float64(9*b.N)/secs, "entries/s")
+	b.ReportMetric(float64(q.committed.Load())/float64(q.commits.Load()), "appends/commit")
 }

@@ -89,6 +89,7 @@ func (p *plan) append(w Write, vals [][]byte, now time.Time) result {
 		}
 	}
 	seqs := make([]uint64, len(w.Entries))
+	p.views = make([]*destView, 0, min(len(w.Entries), planIndexAt))
 	for i, e := range w.Entries {
 		seqs[i] = p.push(e.Dest, now, vals[i])
 	}

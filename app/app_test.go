@@ -36,7 +36,8 @@ func TestHealthReadyMetricsAndFaults(t *testing.T) {
 		t.Errorf("/readyz %d", code)
 	}
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `notifyrelay_queue_depth{kind="channel"} 0`) ||
-		!strings.Contains(body, `notifyrelay_notifications_accepted_total{kind="operator"} 0`) {
+		!strings.Contains(body, `notifyrelay_notifications_accepted_total{kind="operator"} 0`) ||
+		!strings.Contains(body, "notifyrelay_queue_commit_seconds_count") {
 		t.Errorf("/metrics %d", code)
 	}
 	code, body := get(t, base+"/no/such/thing")

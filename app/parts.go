@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -11,9 +13,25 @@ import (
 	"notifyrelay/relay"
 )
 
-// openQueue opens the embedded Badger queue in data_dir.
+// openQueue opens the embedded Badger queue in data_dir, observing its group
+// commits (requests per commit, commit + fsync latency).
 func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer) (queue.Engine, error) {
-	return queue.OpenBadger(cfg.DataDir, queue.BadgerOptions{}, log.With().Str("component", "queue").Logger())
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "notifyrelay_queue_commit_batch_size",
+		Help:    "Requests (appends, acks, retries…) carried by one group commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "notifyrelay_queue_commit_seconds",
+		Help:    "Duration of one group commit, its fsync included.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+	reg.MustRegister(batch, fsync)
+	opts := queue.BadgerOptions{OnCommit: func(n int, took time.Duration) {
+		batch.Observe(float64(n))
+		fsync.Observe(took.Seconds())
+	}}
+	return queue.OpenBadger(cfg.DataDir, opts, log.With().Str("component", "queue").Logger())
 }
 
 // buildParts wires the relay and the bridge on the queue. They never import each

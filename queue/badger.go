@@ -55,6 +55,10 @@ type BadgerOptions struct {
 	// acknowledged entry leaves garbage in the value log: at full speed (~30 MB/s) a
 	// minute between runs let 2 GB pile up; 5 s keeps it to a few hundred MB.
 	GCInterval time.Duration
+	// OnCommit, if set, is called by the writer after every successful group commit
+	// with the number of requests it carried and how long the commit (with its
+	// fsync) took. It must return quickly: it runs on the write path.
+	OnCommit func(requests int, took time.Duration)
 	// NoSync turns fsync off. Then Append survives a process crash but not power loss:
 	// for tests and benchmarks only, never in production.
 	NoSync bool
@@ -116,6 +120,7 @@ func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, er
 		return nil, err
 	}
 	e := newEngine(kv, log, opts.MaxBatch)
+	e.onCommit = opts.OnCommit
 	if err := e.start(); err != nil {
 		_ = kv.close()
 		return nil, fmt.Errorf("queue: open %q: %w", dir, err)

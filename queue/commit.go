@@ -206,10 +206,14 @@ func (e *engine) flush(b *batch) {
 		b.txn.discard()
 		return
 	}
+	start := time.Now()
 	if err := b.txn.commit(); err != nil {
 		e.log.Error().Err(err).Int("requests", len(b.done)).Msg("queue commit failed")
 		e.failAll(b, fmt.Errorf("queue: commit: %w", err))
 		return
+	}
+	if e.onCommit != nil {
+		e.onCommit(len(b.done), time.Since(start))
 	}
 	e.sched.publish(b.views)
 	e.commits.Add(1)

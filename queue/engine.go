@@ -28,6 +28,7 @@ type engine struct {
 	closed bool
 
 	commits, committed atomic.Int64 // transactions and requests committed (benchmarks)
+	onCommit           func(requests int, took time.Duration)
 }
 
 func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {

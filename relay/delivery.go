@@ -20,6 +20,11 @@ import (
 // faster than one fsync per notification; a crash repeats at most this many.
 const runMax = 64
 
+// settleMax × delivery.workers settlements may be in flight: workers hand the
+// durable Ack of a run to its own goroutine and move on, and concurrent Acks share
+// group commits, so delivery is not bound by one fsync per worker.
+const settleMax = 2
+
 // deliveryHooks are the chat side's answers about subscription destinations ("s:").
 type deliveryHooks struct {
 	// target returns a subscription's notifyURL, ok=false once it is gone.
@@ -35,14 +40,15 @@ type deliveryHooks struct {
 // or dead-letters it. Workers serve destinations independently, so a slow or dead
 // receiver holds only its own worker.
 type deliverer struct {
-	q     queue.Engine
-	cfg   config.Delivery
-	log   zerolog.Logger
-	web   *webhookClient
-	dests *destBook
-	hooks deliveryHooks
-	m     *deliveryMetrics
-	slots chan struct{} // bounds attempts in flight over both kinds
+	q        queue.Engine
+	cfg      config.Delivery
+	log      zerolog.Logger
+	web      *webhookClient
+	dests    *destBook
+	hooks    deliveryHooks
+	m        *deliveryMetrics
+	slots    chan struct{} // bounds attempts in flight over both kinds
+	settling chan struct{} // bounds settlements (durable Acks) in flight
 
 	take, work             context.Context // take: ask for new work; work: queue calls
 	cancelTake, cancelWork context.CancelFunc
@@ -56,11 +62,12 @@ func newDeliverer(o Options, hooks deliveryHooks) (*deliverer, error) {
 	}
 	return &deliverer{
 		q: o.Queue, cfg: o.Config.Delivery, hooks: hooks,
-		log:   o.Log.With().Str("component", "delivery").Logger(),
-		web:   newWebhookClient(o.Config.Delivery, key),
-		dests: newDestBook(o.Queue),
-		m:     newDeliveryMetrics(o.Registerer, o.Queue),
-		slots: make(chan struct{}, o.Config.Delivery.Workers),
+		log:      o.Log.With().Str("component", "delivery").Logger(),
+		web:      newWebhookClient(o.Config.Delivery, key),
+		dests:    newDestBook(o.Queue),
+		m:        newDeliveryMetrics(o.Registerer, o.Queue),
+		slots:    make(chan struct{}, o.Config.Delivery.Workers),
+		settling: make(chan struct{}, settleMax*o.Config.Delivery.Workers),
 	}, nil
 }
 
@@ -111,25 +118,46 @@ func (d *deliverer) worker(prefix string) {
 			return // stopping, or the queue is closed
 		}
 		d.slots <- struct{}{}
-		d.serve(dest)
+		settle := d.serve(dest)
 		<-d.slots
-		d.q.Release(dest)
+		if settle == nil {
+			d.q.Release(dest)
+			continue
+		}
+		d.settleAsync(dest, settle)
 	}
 }
 
+// settleAsync runs settle (the durable Ack, retry or dead letter of what serve
+// did) on its own goroutine and then ends dest's lease, so the worker takes its
+// next destination at once instead of waiting for an fsync. dest stays leased
+// until settle returns: nothing behind its head is sent before the head is
+// acknowledged or given up on.
+func (d *deliverer) settleAsync(dest string, settle func()) {
+	d.settling <- struct{}{}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		settle()
+		d.q.Release(dest)
+		<-d.settling
+	}()
+}
+
 // serve delivers dest's notifications in order while they succeed, up to runMax,
-// then settles the first that did not.
-func (d *deliverer) serve(dest string) {
+// and returns what settles them: acknowledge the delivered ones, then retry or
+// dead-letter the first that was not. nil: nothing to settle.
+func (d *deliverer) serve(dest string) (settle func()) {
 	url, ok, err := d.target(dest)
 	if err != nil {
 		d.log.Error().Err(err).Str("dest", dest).Msg("look up destination")
-		return
+		return nil
 	}
 	if !ok {
 		d.drop(dest)
-		return
+		return nil
 	}
-	run := deliveredRun{retention: d.cfg.RecordRetention.D()}
+	run := &deliveredRun{retention: d.cfg.RecordRetention.D()}
 	var after uint64
 	for range runMax {
 		if d.take.Err() != nil {
@@ -145,12 +173,16 @@ func (d *deliverer) serve(dest string) {
 			after = e.Seq
 			continue
 		}
-		if d.commit(dest, &run) == nil {
-			d.fail(dest, e, t)
+		return func() {
+			if d.commit(dest, run) == nil {
+				d.fail(dest, e, t)
+			}
 		}
-		return
 	}
-	_ = d.commit(dest, &run)
+	if run.n == 0 {
+		return nil
+	}
+	return func() { _ = d.commit(dest, run) }
 }
 
 func (d *deliverer) next(dest string, after uint64) (queue.Entry, bool, error) {
@@ -256,15 +288,27 @@ func (d *deliverer) commit(dest string, r *deliveredRun) error {
 	// Settled before the Ack, for the same reason: a crash in between re-sends and
 	// re-settles (ignored as a repeat); the other order could lose the outcome and
 	// with it the change's status notification.
-	for _, tag := range r.tags {
-		d.hooks.settled(tag, true)
-	}
+	d.settleTags(r.tags)
 	if err := d.q.Ack(d.work, dest, r.last); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("acknowledge deliveries; they will be sent again")
 		return err
 	}
 	d.m.delivered.WithLabelValues(kindOf(dest)).Add(float64(r.n))
 	return nil
+}
+
+// settleTags tells the chat side that tags were delivered. Each may write a
+// record durably, so they run concurrently and share group commits.
+func (d *deliverer) settleTags(tags []string) {
+	if len(tags) == 1 {
+		d.hooks.settled(tags[0], true)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, tag := range tags {
+		wg.Go(func() { d.hooks.settled(tag, true) })
+	}
+	wg.Wait()
 }
 
 // fail settles an attempt that did not deliver: retry later, or dead-letter.

@@ -163,6 +163,9 @@ func (d *deliverer) serve(dest string) (settle func()) {
 		if d.take.Err() != nil {
 			break
 		}
+		if run.n >= d.q.DestStats(dest).Depth {
+			break // all delivered: spare the Read (it waits for commits in flight)
+		}
 		e, found, err := d.next(dest, after)
 		if err != nil || !found {
 			break

@@ -41,6 +41,7 @@ type chatState struct {
 
 	trackMu  sync.Mutex
 	trackers map[string]*tracker // pending N2 by changeId
+	strays   []queue.Record      // outcome records found at load with no change: to delete
 }
 
 func newChatState(base string) *chatState {

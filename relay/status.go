@@ -78,20 +78,31 @@ func (c *chatState) loadChange(rest string, v []byte) error {
 	t := c.trackers[msg]
 	i, err := strconv.Atoi(k)
 	if t == nil || err != nil || i < 0 || i >= len(t.outcome) || len(v) != 1 || t.outcome[i] != n1Pending {
-		return nil // stray outcome: nothing waits for it
+		// A stray outcome: written just after its change's N2 (by another worker's
+		// late settle), so nothing waits for it. Deleted once loading is done.
+		c.strays = append(c.strays, queue.Record{Key: []byte(keyChange + rest)})
+		return nil
 	}
 	t.outcome[i] = int8(v[0])
 	t.left--
 	return nil
 }
 
-// finishSettled sends N2 for changes whose N1s all settled before a restart.
+// finishSettled sends N2 for changes whose N1s all settled before a restart, and
+// deletes stray outcome records.
 func (r *Relay) finishSettled(ctx context.Context) {
 	for _, t := range r.chat.trackers {
 		if t.left == 0 {
 			r.finish(ctx, t)
 		}
 	}
+	if len(r.chat.strays) == 0 {
+		return
+	}
+	if err := r.append(ctx, queue.Write{Records: r.chat.strays}); err != nil {
+		r.log.Warn().Err(err).Int("records", len(r.chat.strays)).Msg("delete stray N1 outcome records")
+	}
+	r.chat.strays = nil
 }
 
 // settled records the outcome of N1 tag (its entry id "<msg>.<k>") and sends N2

@@ -19,6 +19,8 @@ log_level: warn
 delivery:
   allow_private_targets: true
   backoff: {initial: 20ms, max: 500ms}
+  # every receiver of the tool shares one host:port; the default 64 would cap delivery
+  max_conns_per_host: 256
 CFG
 	"$bin" serve --config "$out/cfg.yaml" >>"$out/server.log" 2>&1 &
 	pid=$!

@@ -348,18 +348,20 @@ func (d *deliverer) deadLetter(dest string, e queue.Entry, t try) {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("record dead letter")
 		return
 	}
-	if err := d.q.DeadLetter(d.work, dest, e.Seq, t.lastError); err != nil {
-		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("dead-letter")
-		return
-	}
-	d.m.dead.WithLabelValues(kindOf(dest), t.v.reason).Inc()
-	d.log.Warn().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Str("error", t.lastError).Msg("webhook notification dead-lettered")
+	// Settled before the entry leaves the queue, as in commit: a crash in between
+	// dead-letters it again and re-settles (ignored as a repeat).
 	if t.tag == "" {
 		t.tag = tagOf(e)
 	}
 	if t.tag != "" {
 		d.hooks.settled(t.tag, false)
 	}
+	if err := d.q.DeadLetter(d.work, dest, e.Seq, t.lastError); err != nil {
+		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("dead-letter")
+		return
+	}
+	d.m.dead.WithLabelValues(kindOf(dest), t.v.reason).Inc()
+	d.log.Warn().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Str("error", t.lastError).Msg("webhook notification dead-lettered")
 	if t.v.reason == "gone" && kindOf(dest) == kindSubscription {
 		d.hooks.gone(d.work, dest)
 	}

@@ -50,10 +50,15 @@ func TestBadInputNamesTheKey(t *testing.T) {
 		file, env, want string
 	}{
 		{file: "listne: x\n", want: "listne"},
-		{file: "delivery:\n  timeout: soon\n", want: "soon"},
+		{file: "delivery:\n  timeout: soon\n", want: "delivery.timeout"},
+		{file: "delivery:\n  timeoutt: 1s\n", want: "delivery.timeoutt: no such key"},
+		{file: "delivery:\n  backoff:\n    initail: 1s\n", want: "delivery.backoff.initail"},
+		{file: "listen: [a, b]\n", want: "listen: must be a single value"},
+		{file: "delivery: 5\n", want: "delivery must be a mapping"},
+		{file: "auth:\n  tokens: [{token: longenough, usr: a}]\n", want: "usr"},
 		{file: "delivery:\n  timeout: -1s\n", want: "delivery.timeout"},
 		{file: "chat:\n  status_notification: later\n", want: "chat.status_notification"},
-		{file: "limits:\n  max_body: lots\n", want: "lots"},
+		{file: "limits:\n  max_body: lots\n", want: "limits.max_body"},
 		{file: "delivery:\n  signing_secret: \"not base64!\"\n", want: "delivery.signing_secret"},
 		{file: "auth:\n  tokens: [{token: short, user: a}]\n", want: "auth.tokens[0].token"},
 		{file: "auth:\n  tokens: [{token: longenough, user: a, operator: true}]\n", want: "auth.tokens[0]"},

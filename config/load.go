@@ -3,9 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -43,13 +41,78 @@ func loadFile(cfg *Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// An empty file decodes to io.EOF: it sets nothing.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	if err := applyNode(cfg, doc.Content[0], ""); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
+}
+
+// applyNode sets every key of a YAML mapping through setKey's dotted names, so an
+// unknown key or a bad value is reported with its full key and line.
+func applyNode(cfg *Config, n *yaml.Node, prefix string) error {
+	if n.Kind != yaml.MappingNode {
+		name := strings.TrimSuffix(prefix, ".")
+		if name == "" {
+			name = "the file"
+		}
+		return fmt.Errorf("line %d: %s must be a mapping of keys", n.Line, name)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := prefix + k.Value
+		f, ok := lookup(cfg, key)
+		if !ok {
+			return fmt.Errorf("line %d: %s: no such key", k.Line, key)
+		}
+		if isSection(f) {
+			if err := applyNode(cfg, v, key+"."); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := setNode(cfg, f, key, v); err != nil {
+			return fmt.Errorf("line %d: %w", k.Line, err)
+		}
+	}
+	return nil
+}
+
+// setNode sets one leaf key from its YAML value.
+func setNode(cfg *Config, f reflect.Value, key string, v *yaml.Node) error {
+	switch {
+	case v.Tag == "!!null":
+		return nil // "key:" with no value keeps the default
+	case f.Kind() == reflect.Slice:
+		if err := decodeStrict(v, f.Addr().Interface()); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	case v.Kind != yaml.ScalarNode:
+		return fmt.Errorf("%s: must be a single value", key)
+	}
+	return setKey(cfg, key, v.Value)
+}
+
+func isSection(f reflect.Value) bool {
+	return f.Kind() == reflect.Struct && !f.Addr().Type().Implements(textUnmarshaler)
+}
+
+// decodeStrict decodes a list, refusing unknown fields in its items.
+func decodeStrict(v *yaml.Node, out any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(out)
 }
 
 func applyEnv(cfg *Config, environ []string) error {
@@ -85,7 +148,7 @@ func walk(v reflect.Value, prefix string, fn func(string, reflect.Value)) {
 	for i := 0; i < t.NumField(); i++ {
 		key := prefix + t.Field(i).Tag.Get("yaml")
 		f := v.Field(i)
-		if f.Kind() == reflect.Struct && !f.Addr().Type().Implements(textUnmarshaler) {
+		if isSection(f) {
 			walk(f, key+".", fn)
 			continue
 		}
@@ -98,13 +161,8 @@ var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 // setKey sets one dotted key from its string form. Lists (auth.tokens,
 // channels.allowed_origins) are given as YAML, e.g. '[a, b]'.
 func setKey(cfg *Config, key, v string) error {
-	var target reflect.Value
-	walk(reflect.ValueOf(cfg).Elem(), "", func(k string, f reflect.Value) {
-		if k == key {
-			target = f
-		}
-	})
-	if !target.IsValid() {
+	target, ok := lookup(cfg, key)
+	if !ok {
 		return fmt.Errorf("%s: no such key", key)
 	}
 	if err := setValue(target, v); err != nil {
@@ -138,4 +196,25 @@ func setValue(f reflect.Value, v string) error {
 		return fmt.Errorf("cannot be set from text")
 	}
 	return nil
+}
+
+// lookup finds the field of a dotted key: a leaf, or a section (a nested struct).
+func lookup(cfg *Config, key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(cfg).Elem()
+	for _, name := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		found := false
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).Tag.Get("yaml") == name {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
 }

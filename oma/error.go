@@ -137,7 +137,11 @@ func NotAcceptable(accept string) *RequestError {
 
 // UnsupportedMedia is 415 SVC0002 naming the Content-Type.
 func UnsupportedMedia(contentType string) *RequestError {
-	return &RequestError{Status: 415, MessageID: "SVC0002", Text: TextSVC0002, Variables: []string{"Content-Type " + contentType}}
+	part := "Content-Type " + contentType
+	if contentType == "" {
+		part = "Content-Type (missing)"
+	}
+	return &RequestError{Status: 415, MessageID: "SVC0002", Text: TextSVC0002, Variables: []string{part}}
 }
 
 // TooLarge is 413 SVC0002: the body is over the limit.

@@ -72,3 +72,47 @@ func send(t *testing.T, method, url, body string, want int) string {
 	}
 	return string(b)
 }
+
+// An N1 delivered by long poll settles the change: Alice's N2 (Succeeded) arrives
+// after Carol's one poll, with no further poll.
+func TestChatN1ByLongPollYieldsN2(t *testing.T) {
+	a := apptest.Start(t, nil)
+	base := apptest.URL(a)
+	const alice, carol = "tel%3A%2B19585550100", "tel%3A%2B19585550102"
+	body := send(t, "POST", base+"/chat/v1/"+alice+"/group", `{"groupChatSessionInformation":{"subject":"Trip","participant":[{"address":"tel:+19585550102","name":"Carol"}]}}`, 201)
+	sid := regexp.MustCompile(`/group/([0-9a-f]+)"`).FindStringSubmatch(body)
+	if sid == nil {
+		t.Fatalf("no session id: %s", body)
+	}
+	created := send(t, "POST", base+"/notificationchannel/v1/carol/channels", `{"notificationChannel":{"channelType":"LongPolling"}}`, 201)
+	carolCB := regexp.MustCompile(`"callbackURL":"([^"]+)"`).FindStringSubmatch(created)[1]
+	pollURL := regexp.MustCompile(`"channelURL":"([^"]+)"`).FindStringSubmatch(created)[1]
+	send(t, "POST", base+"/chat/v1/"+carol+"/subscriptions",
+		`{"chatNotificationSubscription":{"callbackReference":{"notifyURL":"`+carolCB+`","callbackData":"carol"}}}`, 201)
+	_, aliceCB, aliceWS := createChannel(t, base)
+	send(t, "POST", base+"/chat/v1/"+alice+"/subscriptions",
+		`{"chatNotificationSubscription":{"callbackReference":{"notifyURL":"`+aliceCB+`","callbackData":"alice"}}}`, 201)
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{bridge.ProtocolOMA}}).Dial(aliceWS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+
+	send(t, "POST", base+"/chat/v1/"+alice+"/group/"+sid[1]+"/messages", `{"chatSessionData":{"subject":"Weekend trip"}}`, 201)
+	if got := send(t, "POST", pollURL, "", 200); !strings.Contains(got, `"chatSessionDataNotification"`) {
+		t.Fatalf("carol's poll: %s", got)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no N2 for alice: %v", err)
+		}
+		if strings.Contains(string(frame), "chatSessionDataStatusNotification") {
+			if !strings.Contains(string(frame), `"status":"Succeeded"`) {
+				t.Fatalf("N2: %s", frame)
+			}
+			return
+		}
+	}
+}

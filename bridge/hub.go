@@ -34,11 +34,12 @@ type channel struct {
 	life sync.RWMutex
 	gone atomic.Bool // set under life's write lock
 
-	mu       sync.Mutex // guards the consumers below
-	conn     *wsConn
-	poll     *poller
-	pollSeq  uint64   // last seq answered to a poll: acknowledged when the next poll arrives
-	pollTags []string // tags of that answer
+	mu   sync.Mutex // guards the consumers below
+	conn *wsConn
+	poll *poller
+	// sending is closed once the long-poll answer being written is settled
+	// (acknowledged, or failed and left queued); nil when none is in flight.
+	sending chan struct{}
 }
 
 func (c *channel) dest() string { return DestPrefix + c.st.ID }

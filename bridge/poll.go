@@ -32,10 +32,9 @@ func (p *poller) end(why int) {
 }
 
 // handlePoll is the long poll on a LongPolling channel's channelURL. Delivery: the
-// notifications of an answer are removed from the queue when the next poll on the
-// channel arrives (a client polls again only once it has the previous answer), so
-// the next poll never repeats them and nothing is lost while a response is in
-// flight (docs/channels.md).
+// notifications of an answer are acknowledged once the response carrying them has
+// been written to the connection (pollAnswer), so the next poll never repeats them;
+// a failed write leaves them queued for the next poll (docs/channels.md).
 func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
 	c, rerr := b.ownChannel(ctx, params)
 	if rerr == nil && c.st.Type != oma.ChannelLongPolling {
@@ -44,11 +43,11 @@ func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
 	if rerr == nil {
 		rerr = checkPollBody(ctx)
 	}
+	p := &poller{ended: make(chan int, 1)}
 	if rerr != nil {
 		api.Fail(ctx, rerr)
 		return
 	}
-	p := &poller{ended: make(chan int, 1)}
 	if !b.track(nil, p) {
 		api.Fail(ctx, unavailable())
 		return
@@ -77,20 +76,15 @@ func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
 	return oma.CheckLongPollingRequest(f, body)
 }
 
-// startPoll makes p the channel's poll (ending an older one with 409), settles the
-// previous answer and restarts the channel's lifetime.
+// startPoll makes p the channel's poll (ending an older one with 409) and restarts
+// the channel's lifetime.
 func (b *Bridge) startPoll(ctx context.Context, c *channel, p *poller) {
 	c.mu.Lock()
 	if c.poll != nil {
 		c.poll.end(endSuperseded)
 	}
 	c.poll = p
-	seq, tags := c.pollSeq, c.pollTags
-	c.pollSeq, c.pollTags = 0, nil
 	c.mu.Unlock()
-	if seq > 0 {
-		b.ackDelivered(ctx, c.dest(), seq, tags)
-	}
 	if _, err := b.refresh(ctx, c, 0); err != nil {
 		b.log.Warn().Err(err).Str("channel", c.st.ID).Msg("refreshing lifetime on poll")
 	}
@@ -104,83 +98,112 @@ func (c *channel) endPoll(p *poller) {
 	c.mu.Unlock()
 }
 
-// ackDelivered settles the tags of what was delivered up to seq, then removes it.
-// Settling first: a crash in between delivers again and settles again (the relay
-// ignores a repeated outcome), whereas the other order could forget an outcome.
-func (b *Bridge) ackDelivered(ctx context.Context, dest string, seq uint64, tags []string) {
-	if b.opts.OnSettled != nil {
-		for _, t := range tags {
-			b.opts.OnSettled(t, true)
-		}
-	}
-	if err := b.q.Ack(ctx, dest, seq); err != nil {
-		b.log.Warn().Err(err).Str("dest", dest).Msg("acknowledging delivered notifications")
-		return
-	}
-	b.metrics.acks.Inc()
+// inFlight is closed when the answer being written settles; nil when none is.
+func (c *channel) inFlight() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sending
 }
 
 // waitPoll answers as soon as something is pending, or empty at the poll timeout.
+// While an earlier answer is still being written it waits for its outcome, so it
+// neither repeats that answer nor skips it if the write fails.
 func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 	wake, stop := b.q.Watch(c.dest())
 	defer stop()
 	timer := time.NewTimer(b.cfg.PollTimeout.D())
 	defer timer.Stop()
 	for {
-		es, err := b.q.Read(ctx, c.dest(), 0, c.st.MaxNotifications)
-		if err != nil {
-			api.Fail(ctx, unavailable())
-			return
-		}
-		if len(es) > 0 {
-			b.answerPoll(ctx, c, p, es)
-			return
+		busy := c.inFlight()
+		if busy == nil {
+			es, err := b.q.Read(ctx, c.dest(), 0, c.st.MaxNotifications)
+			if err != nil {
+				api.Fail(ctx, unavailable())
+				return
+			}
+			if len(es) > 0 {
+				b.answerPoll(ctx, c, p, es)
+				return
+			}
 		}
 		select {
 		case <-wake:
+		case <-busy: // nil, and so never ready, when nothing is in flight
 		case why := <-p.ended:
-			b.endedPoll(ctx, c, why)
+			b.endedPoll(ctx, c, p, why)
 			return
 		case <-timer.C:
-			b.writeList(ctx, c, formatOf(c.st.Format), nil)
+			b.writeEmpty(ctx, c, p)
 			return
 		}
 	}
 }
 
-func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, why int) {
+func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why int) {
 	switch why {
 	case endSuperseded:
 		api.Fail(ctx, oma.PollSuperseded())
 	case endDeleted:
 		api.Fail(ctx, oma.NotFound(string(ctx.Path())))
 	default:
-		b.writeList(ctx, c, formatOf(c.st.Format), nil)
+		b.writeEmpty(ctx, c, p)
 	}
 }
 
-// answerPoll sends the leading run of same-format notifications as one list and
-// remembers it, to be acknowledged by the next poll.
+// answerPoll sends the leading run of same-format notifications as one list, to be
+// acknowledged once written. A poll superseded
+// since its Read answers 409 and sends nothing, so only the channel's current poll
+// ever sends.
 func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) {
 	batch := leadingRun(es, c.st.MaxNotifications)
+	f := batch[0].format
+	done, ok := c.beginAnswer(p)
+	if !ok {
+		api.Fail(ctx, oma.PollSuperseded())
+		return
+	}
 	docs := make([][]byte, len(batch))
-	var tags []string
+	a := &pollAnswer{b: b, c: c, seq: batch[len(batch)-1].seq, done: done}
 	for i, e := range batch {
 		docs[i] = e.env.Body
-		if e.env.Tag != "" && b.opts.OnSettled != nil {
-			tags = append(tags, e.env.Tag)
-		}
+		a.delivered.add(e.env.Tag, e.enqueued)
 	}
-	c.mu.Lock()
-	if c.poll == p {
-		c.pollSeq, c.pollTags = batch[len(batch)-1].seq, tags
+	a.body = oma.MarshalNotificationList(f, docs)
+	b.wg.Add(1) // until the answer settles, after the handler returned
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(f.ContentType())
+	size := -1 // chunked: see pollAnswer
+	if !ctx.Request.Header.IsHTTP11() {
+		size = len(a.body)
 	}
-	c.mu.Unlock()
-	b.writeList(ctx, c, batch[0].format, docs)
+	ctx.Response.SetBodyStream(a, size)
 }
 
-func (b *Bridge) writeList(ctx *fasthttp.RequestCtx, c *channel, f oma.Format, docs [][]byte) {
-	body := oma.MarshalNotificationList(f, docs)
+// beginAnswer marks an answer in flight on c, if p is still c's poll.
+func (c *channel) beginAnswer(p *poller) (chan struct{}, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.poll != p || c.sending != nil {
+		return nil, false
+	}
+	c.sending = make(chan struct{})
+	return c.sending, true
+}
+
+// endAnswer clears the answer in flight and wakes the polls waiting for it.
+func (c *channel) endAnswer(done chan struct{}) {
+	c.mu.Lock()
+	if c.sending == done {
+		c.sending = nil
+	}
+	c.mu.Unlock()
+	close(done)
+}
+
+// writeEmpty answers an empty list in the create request's format.
+func (b *Bridge) writeEmpty(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
+	f := formatOf(c.st.Format)
+	body := oma.MarshalNotificationList(f, nil)
 	api.Write(ctx, fasthttp.StatusOK, f, body)
 	b.metrics.sent("poll", len(body))
 }
@@ -194,9 +217,10 @@ func formatOf(s string) oma.Format {
 
 // pending is a queued notification decoded for sending.
 type pending struct {
-	seq    uint64
-	env    oma.Envelope
-	format oma.Format
+	seq      uint64
+	env      oma.Envelope
+	format   oma.Format
+	enqueued time.Time
 }
 
 // leadingRun decodes es and returns its longest prefix of at most max entries in
@@ -213,7 +237,7 @@ func leadingRun(es []queue.Entry, max int) []pending {
 		if len(out) > 0 && (f != out[0].format || len(out) == max) {
 			break
 		}
-		out = append(out, pending{seq: e.Seq, env: env, format: f})
+		out = append(out, pending{seq: e.Seq, env: env, format: f, enqueued: e.Enqueued})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +130,84 @@ func TestLongPollXMLAndLifetimeReset(t *testing.T) {
 	if st, _, body = s.do("POST", res+"/poll", "application/json", `{"somethingElse":1}`); st != 400 {
 		t.Fatalf("bad poll body: %d %s", st, body)
 	}
+}
+
+// A long-poll answer counts as delivered once written: its tagged notification is
+// settled and acknowledged (and counted) without another poll, and a restart right
+// after does not send it again.
+func TestLongPollDeliveredOnceWritten(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.Channels.PollTimeout = config.Duration(300 * time.Millisecond) })
+	ch := s.create("LongPolling", "")
+	s.appendTagged(t, ch, "n1")
+	if r := waitResult(t, s.pollAsync(ch.ChannelData.ChannelURL)); r.body != `{"notificationList":[`+notification(0)+`]}` {
+		t.Fatalf("poll: %+v", r)
+	}
+	eventually(t, "settled and acknowledged without another poll", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.settled["n1"] && s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0
+	})
+	s.stop()
+	s2 := startOn(t, s.cfg)
+	path := strings.TrimPrefix(ch.ChannelData.ChannelURL, s.url)
+	if r := waitResult(t, s2.pollAsync(s2.url+path)); r.status != 200 || r.body != `{"notificationList":[]}` {
+		t.Fatalf("poll after restart repeats: %+v", r)
+	}
+}
+
+// An answer whose write fails (fasthttp closes the body without reading it to the
+// end) leaves its notifications queued, and the channel free for the next poll.
+func TestLongPollAnswerNotWrittenStaysQueued(t *testing.T) {
+	s := startServer(t, nil)
+	ch := s.create("LongPolling", "")
+	s.appendTagged(t, ch, "n1")
+	c := s.b.hub.get(idOf(ch))
+	p := &poller{ended: make(chan int, 1)}
+	c.mu.Lock()
+	c.poll = p
+	c.mu.Unlock()
+	done, ok := c.beginAnswer(p)
+	if !ok {
+		t.Fatal("beginAnswer refused the current poll")
+	}
+	if _, again := c.beginAnswer(p); again {
+		t.Fatal("two answers in flight on one channel")
+	}
+	s.b.wg.Add(1)
+	a := &pollAnswer{b: s.b, c: c, body: []byte("x"), seq: 1, done: done}
+	buf := make([]byte, 1)
+	_, _ = a.Read(buf) // part of the body went out, then the write failed
+	_ = a.CloseWithError(io.ErrClosedPipe)
+	if c.inFlight() != nil || s.q.DestStats(c.dest()).Depth != 1 || s.settled["n1"] {
+		t.Fatalf("failed answer: in flight %v, depth %d, settled %v", c.inFlight() != nil, s.q.DestStats(c.dest()).Depth, s.settled)
+	}
+	c.endPoll(p)
+	r := waitResult(t, s.pollAsync(ch.ChannelData.ChannelURL))
+	if r.body != `{"notificationList":[`+notification(0)+`]}` {
+		t.Fatalf("next poll: %+v", r)
+	}
+}
+
+// An HTTP/1.0 client gets the answer with a Content-Length (no chunks) and it
+// counts as delivered.
+func TestLongPollHTTP10(t *testing.T) {
+	s := startServer(t, nil)
+	ch := s.create("LongPolling", "")
+	s.notify(ch.CallbackURL, 1)
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	path := strings.TrimPrefix(ch.ChannelData.ChannelURL, s.url)
+	if _, err := io.WriteString(c, "POST "+path+" HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, _ := io.ReadAll(c)
+	want := "\r\n\r\n" + `{"notificationList":[` + notification(1) + `]}`
+	if !strings.Contains(string(resp), "Content-Length: ") || !strings.HasSuffix(string(resp), want) {
+		t.Fatalf("HTTP/1.0 answer: %q", resp)
+	}
+	eventually(t, "acknowledged", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
 }

@@ -113,12 +113,29 @@ func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	if c.poll != nil {
 		c.poll.end(endDeleted)
 	}
+	busy := c.sending
 	c.mu.Unlock()
+	b.awaitAnswer(busy)
 	if _, err := b.q.Append(ctx, queue.Write{Records: []queue.Record{{Key: recordKey(c.st.ID)}}}); err != nil {
 		b.log.Error().Err(err).Str("channel", c.st.ID).Msg("removing channel record")
 	}
 	b.dropQueue(ctx, c.dest())
 	b.log.Info().Str("channel", c.st.ID).Str("why", why).Msg("channel deleted")
+}
+
+// awaitAnswer waits, at most write_timeout, for a long-poll answer being written
+// to settle: what it carries counts as delivered if it reaches the client, so it
+// must not be settled as dropped meanwhile.
+func (b *Bridge) awaitAnswer(busy <-chan struct{}) {
+	if busy == nil {
+		return
+	}
+	t := time.NewTimer(b.cfg.WriteTimeout.D())
+	defer t.Stop()
+	select {
+	case <-busy:
+	case <-t.C:
+	}
 }
 
 // dropQueue deletes dest, telling OnSettled about every tagged entry it held.

@@ -19,8 +19,9 @@ func (b *Bridge) ctx() context.Context { return context.Background() }
 
 // sent is one notification written in acknowledged mode and not yet acknowledged.
 type sent struct {
-	seq uint64
-	tag string
+	seq      uint64
+	tag      string
+	enqueued time.Time
 }
 
 // Work for the writer, set by kick.
@@ -177,17 +178,17 @@ func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
 		if err != nil || len(es) == 0 {
 			return cursor, err
 		}
-		var tags []string
+		var done delivered
 		for rest := es; len(rest) > 0 && err == nil; {
 			run := leadingRun(rest, w.ch.st.MaxNotifications)
 			if err = w.write(omaFrame(run)); err == nil {
 				cursor = run[len(run)-1].seq
-				tags = appendTags(tags, run)
+				done.addRun(run)
 			}
 			rest = rest[len(run):]
 		}
 		if cursor >= es[0].Seq {
-			w.b.ackDelivered(w.b.ctx(), dest, cursor, tags)
+			w.b.ackDelivered(w.b.ctx(), dest, cursor, done)
 		}
 		if err != nil || len(es) < max {
 			return cursor, err
@@ -204,15 +205,6 @@ func omaFrame(run []pending) []byte {
 		docs[i] = p.env.Body
 	}
 	return oma.MarshalNotificationList(run[0].format, docs)
-}
-
-func appendTags(tags []string, run []pending) []string {
-	for _, p := range run {
-		if p.env.Tag != "" {
-			tags = append(tags, p.env.Tag)
-		}
-	}
-	return tags
 }
 
 // ackFrame is a notification in acknowledged mode.
@@ -245,7 +237,7 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 				return inflight, cursor, err
 			}
 			cursor = e.Seq
-			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag})
+			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag, enqueued: e.Enqueued})
 		}
 	}
 	return inflight, cursor, nil
@@ -261,13 +253,11 @@ func (w *wsConn) applyAcks(inflight []sent) []sent {
 	if n == 0 {
 		return inflight
 	}
-	var tags []string
+	var done delivered
 	for _, s := range inflight[:n] {
-		if s.tag != "" {
-			tags = append(tags, s.tag)
-		}
+		done.add(s.tag, s.enqueued)
 	}
-	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), a, tags)
+	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), a, done)
 	return append(inflight[:0], inflight[n:]...)
 }
 

@@ -40,4 +40,5 @@ func (b *Bridge) ackDelivered(ctx context.Context, dest string, seq uint64, d de
 		return
 	}
 	b.metrics.acks.Inc()
+	b.metrics.deliveredAt(time.Now(), d.enqueued)
 }

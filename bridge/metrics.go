@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,6 +17,8 @@ type metrics struct {
 	bytes       *prometheus.CounterVec // by mode
 	acks        prometheus.Counter
 	slow        prometheus.Counter
+	delivered   prometheus.Counter  // notifyrelay_notifications_delivered_total{kind="channel"}
+	latency     prometheus.Observer // notifyrelay_delivery_latency_seconds{kind="channel"}
 }
 
 func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
@@ -33,6 +36,12 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_slow_disconnects_total",
 			Help: "WebSockets closed because the client stopped reading."}),
 	}
+	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "notifyrelay_notifications_delivered_total",
+		Help: "Notifications delivered, by destination kind."}, []string{"kind"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "notifyrelay_delivery_latency_seconds",
+		Help:    "Notification latency from accepted to delivered, by destination kind.",
+		Buckets: prometheus.ExponentialBucketsRange(0.001, 86400, 24)}, []string{"kind"})
+	m.delivered, m.latency = delivered.WithLabelValues("channel"), latency.WithLabelValues("channel")
 	for _, t := range []string{oma.ChannelWebSockets, oma.ChannelLongPolling} {
 		m.channels.WithLabelValues(t)
 	}
@@ -44,7 +53,7 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 	worst := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog_max",
 		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return b.backlog(true) })
 	var errs []error
-	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, backlog, worst} {
+	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, delivered, latency, backlog, worst} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)
@@ -58,6 +67,15 @@ func (m *metrics) connected(mode string, d float64) { m.connections.WithLabelVal
 func (m *metrics) sent(mode string, n int) {
 	m.frames.WithLabelValues(mode).Inc()
 	m.bytes.WithLabelValues(mode).Add(float64(n))
+}
+
+// deliveredAt counts notifications delivered now and observes their latency
+// from acceptance.
+func (m *metrics) deliveredAt(now time.Time, enqueued []time.Time) {
+	m.delivered.Add(float64(len(enqueued)))
+	for _, t := range enqueued {
+		m.latency.Observe(now.Sub(t).Seconds())
+	}
 }
 
 // backlog sums (or, worst, maximises) the depth of every channel queue.

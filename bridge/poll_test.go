@@ -147,6 +147,9 @@ func TestLongPollDeliveredOnceWritten(t *testing.T) {
 		defer s.mu.Unlock()
 		return s.settled["n1"] && s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0
 	})
+	if n := testutilCount(s.b.metrics.delivered); n != 1 {
+		t.Fatalf("notifyrelay_notifications_delivered_total{kind=channel} = %v, want 1", n)
+	}
 	s.stop()
 	s2 := startOn(t, s.cfg)
 	path := strings.TrimPrefix(ch.ChannelData.ChannelURL, s.url)

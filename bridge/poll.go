@@ -21,7 +21,9 @@ const (
 
 // poller is one waiting long poll.
 type poller struct {
-	ended chan int // capacity 1: the first end wins
+	ended  chan int   // capacity 1: the first end wins
+	format oma.Format // the format Accept asks for, when asks is set
+	asks   bool
 }
 
 func (p *poller) end(why int) {
@@ -44,6 +46,9 @@ func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
 		rerr = checkPollBody(ctx)
 	}
 	p := &poller{ended: make(chan int, 1)}
+	if rerr == nil {
+		p.format, p.asks, rerr = pollFormat(ctx)
+	}
 	if rerr != nil {
 		api.Fail(ctx, rerr)
 		return
@@ -74,6 +79,21 @@ func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
 		return rerr
 	}
 	return oma.CheckLongPollingRequest(f, body)
+}
+
+// pollFormat is the answer format a poll's Accept asks for. asks is false without
+// an Accept naming XML or JSON (none, or only wildcards such as curl's */*): then
+// each answer is in the format of the notifications it carries. An Accept that
+// allows neither format is refused with 406.
+func pollFormat(ctx *fasthttp.RequestCtx) (f oma.Format, asks bool, rerr *oma.RequestError) {
+	accept := strings.ToLower(string(ctx.Request.Header.Peek("Accept")))
+	if strings.TrimSpace(accept) == "" {
+		return oma.JSON, false, nil
+	}
+	if f, rerr = api.Negotiate(ctx); rerr != nil {
+		return f, false, rerr
+	}
+	return f, strings.Contains(accept, "json") || strings.Contains(accept, "xml"), nil
 }
 
 // startPoll makes p the channel's poll (ending an older one with 409) and restarts
@@ -151,12 +171,17 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 }
 
 // answerPoll sends the leading run of same-format notifications as one list, to be
-// acknowledged once written. A poll superseded
+// acknowledged once written. The run's format must be the one Accept asks for, else
+// 406 (nothing is consumed: a poll that accepts it gets it). A poll superseded
 // since its Read answers 409 and sends nothing, so only the channel's current poll
 // ever sends.
 func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) {
 	batch := leadingRun(es, c.st.MaxNotifications)
 	f := batch[0].format
+	if p.asks && f != p.format {
+		api.Fail(ctx, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept"))))
+		return
+	}
 	done, ok := c.beginAnswer(p)
 	if !ok {
 		api.Fail(ctx, oma.PollSuperseded())
@@ -200,9 +225,13 @@ func (c *channel) endAnswer(done chan struct{}) {
 	close(done)
 }
 
-// writeEmpty answers an empty list in the create request's format.
+// writeEmpty answers an empty list: in the format Accept asks for, else in the
+// create request's.
 func (b *Bridge) writeEmpty(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 	f := formatOf(c.st.Format)
+	if p.asks {
+		f = p.format
+	}
 	body := oma.MarshalNotificationList(f, nil)
 	api.Write(ctx, fasthttp.StatusOK, f, body)
 	b.metrics.sent("poll", len(body))

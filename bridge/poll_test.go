@@ -214,3 +214,32 @@ func TestLongPollHTTP10(t *testing.T) {
 	}
 	eventually(t, "acknowledged", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
 }
+
+// The answer follows Accept when it names XML or JSON: the empty list is in that
+// format and a pending run of the other format is refused with 406, unconsumed.
+func TestLongPollAccept(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.Channels.PollTimeout = config.Duration(200 * time.Millisecond) })
+	ch := s.create("LongPolling", "")
+	url := ch.ChannelData.ChannelURL
+	poll := func(accept string) (int, string) {
+		st, _, body := s.do("POST", url, "", "", "Accept", accept)
+		return st, body
+	}
+	if st, body := poll("application/xml"); st != 200 || !strings.HasSuffix(body, `<nc:notificationList xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"/>`) {
+		t.Fatalf("empty XML poll: %d %s", st, body)
+	}
+	if st, body := poll("text/plain"); st != 406 {
+		t.Fatalf("Accept text/plain: %d %s", st, body)
+	}
+	s.notify(ch.CallbackURL, 1)
+	if st, body := poll("application/xml"); st != 406 || !strings.Contains(body, "POL0011") || !strings.HasPrefix(body, "<") {
+		t.Fatalf("JSON notification to an XML poll: %d %s", st, body)
+	}
+	if st, body := poll("*/*"); st != 200 || body != `{"notificationList":[`+notification(1)+`]}` {
+		t.Fatalf("*/* poll: %d %s", st, body)
+	}
+	s.notify(ch.CallbackURL, 2)
+	if st, body := poll("application/json"); st != 200 || body != `{"notificationList":[`+notification(2)+`]}` {
+		t.Fatalf("JSON poll: %d %s", st, body)
+	}
+}

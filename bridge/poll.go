@@ -22,8 +22,9 @@ const (
 // poller is one waiting long poll.
 type poller struct {
 	ended  chan int   // capacity 1: the first end wins
-	format oma.Format // the format Accept asks for, when asks is set
-	asks   bool
+	format oma.Format // negotiated from Accept, when named
+	named  bool       // Accept names XML or JSON: empty lists are in format
+	only   bool       // Accept allows only format: so must every answer be
 }
 
 func (p *poller) end(why int) {
@@ -47,7 +48,7 @@ func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
 	}
 	p := &poller{ended: make(chan int, 1)}
 	if rerr == nil {
-		p.format, p.asks, rerr = pollFormat(ctx)
+		rerr = pollFormat(ctx, p)
 	}
 	if rerr != nil {
 		api.Fail(ctx, rerr)
@@ -81,19 +82,41 @@ func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
 	return oma.CheckLongPollingRequest(f, body)
 }
 
-// pollFormat is the answer format a poll's Accept asks for. asks is false without
-// an Accept naming XML or JSON (none, or only wildcards such as curl's */*): then
-// each answer is in the format of the notifications it carries. An Accept that
-// allows neither format is refused with 406.
-func pollFormat(ctx *fasthttp.RequestCtx) (f oma.Format, asks bool, rerr *oma.RequestError) {
+// pollFormat reads a poll's Accept. With one that names XML or JSON, format is the
+// negotiated one (for an empty list) and only is set when Accept allows just that
+// one format: then answers carry only notifications of that format. Without
+// Accept, or with wildcards only (curl's */*), each answer is in the format of the
+// notifications it carries. An Accept that allows neither is refused with 406.
+func pollFormat(ctx *fasthttp.RequestCtx, p *poller) *oma.RequestError {
 	accept := strings.ToLower(string(ctx.Request.Header.Peek("Accept")))
 	if strings.TrimSpace(accept) == "" {
-		return oma.JSON, false, nil
+		return nil
 	}
-	if f, rerr = api.Negotiate(ctx); rerr != nil {
-		return f, false, rerr
+	f, rerr := api.Negotiate(ctx)
+	if rerr != nil {
+		return rerr
 	}
-	return f, strings.Contains(accept, "json") || strings.Contains(accept, "xml"), nil
+	allowsJSON, allowsXML, named := acceptAllows(accept)
+	p.format, p.named, p.only = f, named, allowsJSON != allowsXML
+	return nil
+}
+
+// acceptAllows reports which formats Accept allows (explicitly or by wildcard,
+// q=0 excluding a type) and whether it names one explicitly.
+func acceptAllows(accept string) (allowsJSON, allowsXML, named bool) {
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, _ := strings.Cut(part, ";")
+		if q := strings.ReplaceAll(params, " ", ""); strings.Contains(q, "q=0") && !strings.Contains(q, "q=0.") {
+			continue
+		}
+		mt = strings.TrimSpace(mt)
+		f, ok := oma.FormatOf(mt)
+		named = named || ok
+		wild := mt == "*/*" || mt == "application/*"
+		allowsJSON = allowsJSON || wild || (ok && f == oma.JSON)
+		allowsXML = allowsXML || wild || mt == "text/*" || (ok && f == oma.XML)
+	}
+	return allowsJSON, allowsXML, named
 }
 
 // startPoll makes p the channel's poll (ending an older one with 409) and restarts
@@ -171,14 +194,14 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 }
 
 // answerPoll sends the leading run of same-format notifications as one list, to be
-// acknowledged once written. The run's format must be the one Accept asks for, else
-// 406 (nothing is consumed: a poll that accepts it gets it). A poll superseded
+// acknowledged once written. The run's format must be one Accept allows, else 406
+// (nothing is consumed: a poll that accepts it gets it). A poll superseded
 // since its Read answers 409 and sends nothing, so only the channel's current poll
 // ever sends.
 func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) {
 	batch := leadingRun(es, c.st.MaxNotifications)
 	f := batch[0].format
-	if p.asks && f != p.format {
+	if p.only && f != p.format {
 		api.Fail(ctx, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept"))))
 		return
 	}
@@ -225,11 +248,11 @@ func (c *channel) endAnswer(done chan struct{}) {
 	close(done)
 }
 
-// writeEmpty answers an empty list: in the format Accept asks for, else in the
+// writeEmpty answers an empty list: in the format Accept names, else in the
 // create request's.
 func (b *Bridge) writeEmpty(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 	f := formatOf(c.st.Format)
-	if p.asks {
+	if p.named {
 		f = p.format
 	}
 	body := oma.MarshalNotificationList(f, nil)

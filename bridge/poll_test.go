@@ -242,4 +242,12 @@ func TestLongPollAccept(t *testing.T) {
 	if st, body := poll("application/json"); st != 200 || body != `{"notificationList":[`+notification(2)+`]}` {
 		t.Fatalf("JSON poll: %d %s", st, body)
 	}
+	// Accepting both formats takes a run of either; an empty list in the first named.
+	if st, body := poll("application/xml, application/json"); st != 200 || !strings.HasSuffix(body, `notificationchannel:1"/>`) {
+		t.Fatalf("empty poll accepting both: %d %s", st, body)
+	}
+	s.notify(ch.CallbackURL, 3)
+	if st, body := poll("application/xml, application/json;q=0.5"); st != 200 || body != `{"notificationList":[`+notification(3)+`]}` {
+		t.Fatalf("poll accepting both: %d %s", st, body)
+	}
 }

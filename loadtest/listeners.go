@@ -188,7 +188,7 @@ func (l *listeners) pollOnce(channelURL string) ([]byte, error) {
 		return nil, fmt.Errorf("long poll: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, application/xml") // lists come in the subscriptions' format
 	if l.e.o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+l.e.o.Token)
 	}

@@ -33,7 +33,7 @@ const (
 func (c chart) svg() template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f">`, chartW, chartH, chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%.0f" y="16" font-weight="bold">%s</text>`, padL, template.HTMLEscapeString(c.Title))
+	fmt.Fprintf(&b, `<text x="%.0f" y="16" font-weight="bold">%s (%s)</text>`, padL, template.HTMLEscapeString(c.Title), template.HTMLEscapeString(c.Unit))
 	xmax, ymax := c.bounds()
 	c.axes(&b, xmax, ymax)
 	for i, s := range c.Lines {
@@ -68,7 +68,6 @@ func (c chart) axes(b *strings.Builder, xmax, ymax float64) {
 	}
 	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="end">%s s</text>`, x1, chartH-8, short(xmax))
 	fmt.Fprintf(b, `<text x="%.0f" y="%.0f">0</text>`, x0, chartH-8)
-	fmt.Fprintf(b, `<text x="4" y="%.0f">%s</text>`, padT-8, template.HTMLEscapeString(c.Unit))
 }
 
 func (c chart) points(ys []float64, xmax, ymax float64) string {

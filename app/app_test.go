@@ -2,12 +2,14 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
 	"notifyrelay/app"
@@ -127,5 +129,35 @@ func TestSecondServerOnTheSameDataDirFailsClearly(t *testing.T) {
 	if err := b.Start(t.Context()); err == nil {
 		b.Stop()
 		t.Fatal("a second server opened a locked data dir")
+	}
+}
+
+func TestWebSocketUpgradeCountedAs101(t *testing.T) {
+	a := apptest.Start(t, nil)
+	base := apptest.URL(a)
+	resp, err := http.Post(base+"/notificationchannel/v1/u1/channels", "application/json",
+		strings.NewReader(`{"notificationChannel":{"channelType":"WebSockets"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		NotificationChannel struct {
+			ChannelData struct{ ChannelURL string } `json:"channelData"`
+		} `json:"notificationChannel"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create channel: %d %v", resp.StatusCode, err)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"notifyrelay.ack.v1"}}
+	c, _, err := d.Dial(doc.NotificationChannel.ChannelData.ChannelURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	_, body := get(t, base+"/metrics")
+	if !strings.Contains(body, `status="101"`) {
+		t.Errorf("no request counted with status 101 after a WebSocket upgrade")
 	}
 }

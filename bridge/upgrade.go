@@ -71,6 +71,9 @@ func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 		Subprotocols:     []string{proto},
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked before
 	}
+	// Nothing is written from ctx (the 101 goes straight on the connection); the
+	// status is set for the request metrics and logs.
+	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(nc net.Conn) {
 		// A client sends no frame before the 101, so fasthttp's reader holds nothing.

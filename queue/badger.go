@@ -252,6 +252,13 @@ func (t badgerTxn) scan(prefix, start []byte, fn func(k, v []byte) error) error 
 	return nil
 }
 
+func (t badgerTxn) hasFrom(prefix, start []byte) bool {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	it.Seek(start)
+	return it.ValidForPrefix(prefix)
+}
+
 func (t badgerTxn) last(prefix []byte) ([]byte, error) {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
 	defer it.Close()

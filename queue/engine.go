@@ -87,9 +87,15 @@ func loadDests(kv kvStore) (map[string]*destView, error) {
 }
 
 // loadTails finds each destination's next seq (one past its last entry: appends do
-// not rewrite the meta) and the enqueue time of its head.
+// not rewrite the meta) and the enqueue time of its head. The reverse seek for the
+// last entry runs only when something lies beyond the meta's Next: in a destination
+// whose entries were all acknowledged, it would walk back through every deletion
+// marker not yet compacted away (30 s for 10,000 channels after a kill -9).
 func loadTails(r kvReader, views map[string]*destView) error {
 	for _, v := range views {
+		if !r.hasFrom(entryPrefix(v.name), entryKey(v.name, v.meta.Next)) {
+			continue // nothing appended since the meta was written: Next is right
+		}
 		last, err := r.last(entryPrefix(v.name))
 		if err != nil {
 			return fmt.Errorf("queue: load tail of %q: %w", v.name, err)

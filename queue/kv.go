@@ -22,6 +22,8 @@ type kvReader interface {
 	scan(prefix, start []byte, fn func(key, value []byte) error) error
 	// last returns the greatest key with prefix, or nil.
 	last(prefix []byte) ([]byte, error)
+	// hasFrom reports whether some key with prefix is >= start (a forward seek).
+	hasFrom(prefix, start []byte) bool
 	// scanKeys is scan without reading values.
 	scanKeys(prefix []byte, fn func(key []byte) error) error
 }

@@ -147,3 +147,12 @@ func (r memReader) last(prefix []byte) ([]byte, error) {
 	})
 	return key, nil
 }
+
+func (r memReader) hasFrom(prefix, start []byte) bool {
+	found := false
+	_ = r.scan(prefix, start, func(_, _ []byte) error {
+		found = true
+		return errStopScan
+	})
+	return found
+}

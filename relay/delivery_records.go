@@ -44,6 +44,9 @@ type acceptedRecord struct {
 	NotifyURL string    `json:"notifyURL"`
 	Key       string    `json:"key,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// PriorAttempts are the HTTP attempts made before the last replay: the queue
+	// counts attempts since the entry was last queued, the API counts them all.
+	PriorAttempts int `json:"priorAttempts,omitempty"`
 }
 
 // settledRecord is the end of a delivery: delivered or dead.

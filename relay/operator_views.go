@@ -59,8 +59,9 @@ func (o *operatorAPI) delivery(ctx context.Context, id string) (deliveryView, bo
 			found = false
 		}
 	}
+	v.Attempts = a.PriorAttempts
 	if found {
-		v.State, v.Attempts, v.LastError = s.State, s.Attempts, s.LastError
+		v.State, v.Attempts, v.LastError = s.State, v.Attempts+s.Attempts, s.LastError
 		at := s.At
 		if s.State == stateDelivered {
 			v.DeliveredAt = &at
@@ -71,7 +72,7 @@ func (o *operatorAPI) delivery(ctx context.Context, id string) (deliveryView, bo
 	}
 	head, err := o.q.Read(ctx, a.Dest, 0, 1)
 	if err == nil && len(head) == 1 && head[0].ID == id {
-		v.Attempts, v.LastError = head[0].Attempts, head[0].LastError
+		v.Attempts, v.LastError = v.Attempts+head[0].Attempts, head[0].LastError
 	}
 	return v, true, err
 }
@@ -177,6 +178,10 @@ func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (
 	if found, _ := getJSON(ctx, o.q, keySettled+dl.ID, &s); found && s.State == stateDead {
 		v.Attempts = s.Attempts
 	}
+	var a acceptedRecord
+	if found, _ := getJSON(ctx, o.q, keyAccepted+dl.ID, &a); found {
+		v.Attempts += a.PriorAttempts
+	}
 	return v, true
 }
 
@@ -197,7 +202,7 @@ func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
 		_, err = o.q.Replay(ctx, id)
 	}
 	if err == nil { // pending again: its settlement no longer holds
-		_, err = o.q.Append(ctx, queue.Write{Records: []queue.Record{{Key: []byte(keySettled + id)}}})
+		_, err = o.q.Append(ctx, queue.Write{Records: o.replayRecords(ctx, id)})
 	}
 	if errors.Is(err, queue.ErrNotFound) {
 		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
@@ -263,4 +268,19 @@ func destState(s queue.DestStats, now time.Time) string {
 		return "retrying"
 	}
 	return "ready"
+}
+
+// replayRecords deletes a replayed delivery's settlement and carries its attempts
+// over into the accepted record, so that attempts keeps counting every HTTP attempt.
+func (o *operatorAPI) replayRecords(ctx context.Context, id string) []queue.Record {
+	recs := []queue.Record{{Key: []byte(keySettled + id)}}
+	var a acceptedRecord
+	var s settledRecord
+	foundA, errA := getJSON(ctx, o.q, keyAccepted+id, &a)
+	foundS, errS := getJSON(ctx, o.q, keySettled+id, &s)
+	if errA != nil || errS != nil || !foundA || !foundS {
+		return recs
+	}
+	a.PriorAttempts += s.Attempts
+	return append(recs, queue.Record{Key: []byte(keyAccepted + id), Value: mustJSON(a)})
 }

@@ -93,3 +93,20 @@ func RequestFormat(ctx *fasthttp.RequestCtx) (oma.Format, *oma.RequestError) {
 	}
 	return f, nil
 }
+
+// originalPathKey holds the path as the client sent it, before base_path was
+// stripped (set by the app).
+const originalPathKey = "notifyrelay.originalPath"
+
+// SetRequestPath records the path as the client sent it; the app calls it before
+// removing base_path.
+func SetRequestPath(ctx *fasthttp.RequestCtx, raw string) { ctx.SetUserValue(originalPathKey, raw) }
+
+// RequestPath is the path as the client sent it (base_path included, still
+// percent-encoded): what a 404 names as the resource that does not exist.
+func RequestPath(ctx *fasthttp.RequestCtx) string {
+	if p, ok := ctx.UserValue(originalPathKey).(string); ok {
+		return p
+	}
+	return string(ctx.URI().PathOriginal())
+}

@@ -99,7 +99,7 @@ func (a *App) route(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if !a.stripBase(ctx) || !a.router.Serve(ctx) {
-		api.Fail(ctx, oma.NotFound(string(ctx.Path())))
+		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
 	}
 }
 
@@ -110,6 +110,7 @@ func (a *App) stripBase(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	raw := string(ctx.URI().PathOriginal())
+	api.SetRequestPath(ctx, raw)
 	rest, ok := strings.CutPrefix(raw, base)
 	if !ok || (rest != "" && rest[0] != '/') {
 		return false

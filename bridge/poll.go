@@ -41,7 +41,7 @@ func (p *poller) end(why int) {
 func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
 	c, rerr := b.ownChannel(ctx, params)
 	if rerr == nil && c.st.Type != oma.ChannelLongPolling {
-		rerr = oma.NotFound(string(ctx.Path()))
+		rerr = oma.NotFound(api.RequestPath(ctx))
 	}
 	if rerr == nil {
 		rerr = checkPollBody(ctx)
@@ -187,7 +187,7 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 	case endSuperseded:
 		api.Fail(ctx, oma.PollSuperseded())
 	case endDeleted:
-		api.Fail(ctx, oma.NotFound(string(ctx.Path())))
+		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
 	default:
 		b.writeEmpty(ctx, c, p)
 	}

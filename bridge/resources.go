@@ -184,7 +184,7 @@ func (b *Bridge) ownChannel(ctx *fasthttp.RequestCtx, p api.Params) (*channel, *
 func (b *Bridge) channelOf(ctx *fasthttp.RequestCtx, user, id string) (*channel, *oma.RequestError) {
 	c := b.hub.get(id)
 	if c == nil || c.st.User != user {
-		return nil, oma.NotFound(string(ctx.Path()))
+		return nil, oma.NotFound(api.RequestPath(ctx))
 	}
 	return c, nil
 }

@@ -72,7 +72,7 @@ func (b *Bridge) checkHandshake(ctx *fasthttp.RequestCtx, p api.Params) (*channe
 	}
 	c, rerr := b.channelOf(ctx, user, p["channelId"])
 	if rerr == nil && c.st.Type != oma.ChannelWebSockets {
-		rerr = oma.NotFound(string(ctx.Path()))
+		rerr = oma.NotFound(api.RequestPath(ctx))
 	}
 	if rerr != nil {
 		return nil, "", 0, rerr

@@ -67,6 +67,11 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: 401 without WWW-Authenticate", c.name)
 		}
 	}
+	// A 404 names the resource as the client asked for it: base_path included, encoded.
+	if _, _, body := s.do("GET", esc(alice)+"/group/nosuch", "", nil, auth...); !strings.Contains(string(body),
+		`"variables":["/exampleAPI/chat/v1/`+esc(alice)+`/group/nosuch"]`) {
+		t.Errorf("404 does not name the requested path: %s", body)
+	}
 	_, g := s.must(200, "GET", esc(alice)+"/group/"+sid, "", "", auth...)
 	if !strings.Contains(g, `"subject":"Trip"`) || strings.Contains(g, `"icon"`) || strings.Count(g, "Administrator") != 1 {
 		t.Errorf("session changed by refused requests: %s", g)

@@ -150,7 +150,7 @@ func (r *Relay) removeParticipant(ctx *fasthttp.RequestCtx, p api.Params) {
 	_, e := r.changeSession(c, p["sessionId"], func(s *session) *oma.RequestError {
 		i := s.find(target)
 		if i < 0 {
-			return oma.NotFound(string(ctx.Path()))
+			return oma.NotFound(api.RequestPath(ctx))
 		}
 		if target != c.user && s.Participants[s.find(c.user)].Role != oma.RoleAdministrator {
 			return oma.Forbidden("only an Administrator may remove other participants")
@@ -200,13 +200,13 @@ func (r *Relay) getIcon(ctx *fasthttp.RequestCtx, p api.Params) {
 	}
 	_, s, e := r.sessionFor(c, p["sessionId"])
 	if e == nil && s.IconType == "" {
-		e = oma.NotFound(string(ctx.Path()))
+		e = oma.NotFound(api.RequestPath(ctx))
 	}
 	var data []byte
 	if e == nil {
 		var err error
 		if data, err = r.opts.Queue.Get(ctx, []byte(keyIcon+s.ID)); err != nil {
-			e = oma.NotFound(string(ctx.Path()))
+			e = oma.NotFound(api.RequestPath(ctx))
 		}
 	}
 	if e != nil {

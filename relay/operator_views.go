@@ -34,7 +34,7 @@ func (o *operatorAPI) getDelivery(ctx *fasthttp.RequestCtx, p api.Params) {
 	case err != nil:
 		o.internal(ctx, err)
 	case !found:
-		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
 	default:
 		writeJSON(ctx, fasthttp.StatusOK, v)
 	}
@@ -190,12 +190,12 @@ func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (
 func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
 	id, ok := strings.CutSuffix(p["id"], ":replay")
 	if !ok || id == "" {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
 		return
 	}
 	dl, err := o.q.GetDeadLetter(ctx, id)
 	if errors.Is(err, queue.ErrNotFound) || (err == nil && !isWebhookDest(dl.Dest)) {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
 		return
 	}
 	if err == nil {
@@ -205,7 +205,7 @@ func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
 		_, err = o.q.Append(ctx, queue.Write{Records: o.replayRecords(ctx, id)})
 	}
 	if errors.Is(err, queue.ErrNotFound) {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(string(ctx.Path())))
+		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
 		return
 	}
 	if err != nil {

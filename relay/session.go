@@ -80,7 +80,7 @@ func (r *Relay) sessionFor(c call, id string) (*sessionEntry, *session, *oma.Req
 	e := r.chat.sessions[id]
 	r.chat.mu.RUnlock()
 	if e == nil {
-		return nil, nil, oma.NotFound(string(c.ctx.Path()))
+		return nil, nil, oma.NotFound(api.RequestPath(c.ctx))
 	}
 	e.mu.Lock()
 	s := e.cur

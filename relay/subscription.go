@@ -180,7 +180,7 @@ func (r *Relay) ownSub(c call, id string) (*subscription, *oma.RequestError) {
 		s = nil
 	}
 	if s == nil || s.User != c.user {
-		return nil, oma.NotFound(string(c.ctx.Path()))
+		return nil, oma.NotFound(api.RequestPath(c.ctx))
 	}
 	return s, nil
 }

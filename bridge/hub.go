@@ -189,6 +189,7 @@ func (e *expiryHeap) Push(x any) {
 func (e *expiryHeap) Pop() any {
 	old := *e
 	c := old[len(old)-1]
+	old[len(old)-1] = nil // the backing array must not keep an expired channel alive
 	*e = old[:len(old)-1]
 	return c
 }

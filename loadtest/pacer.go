@@ -38,14 +38,7 @@ func (p *Pacer) Next(ctx context.Context) bool {
 	if wait <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleepCtx(ctx, wait)
 }
 
 // Issued is how many slots were handed out (capped at count).

@@ -40,10 +40,7 @@ func (n *ChatSessionDataNotification) SizeHint() int {
 
 func (n *ChatSessionDataNotification) appendXML(b []byte) []byte {
 	b = append(b, XMLHeader+`<chat:chatSessionDataNotification xmlns:chat="`+NSChat+`">`...)
-	if n.CallbackData != "" {
-		b = appendXMLElem(b, "callbackData", n.CallbackData)
-	}
-	b = appendLinksXML(b, n.Links)
+	b = appendNotificationHeadXML(b, n.CallbackData, n.Links)
 	b = appendXMLElem(b, "senderAddress", n.SenderAddress)
 	if n.SenderName != "" {
 		b = appendXMLElem(b, "senderName", n.SenderName)
@@ -93,10 +90,7 @@ func (n *ChatSessionDataStatusNotification) Marshal(f Format) []byte {
 	b := make([]byte, 0, 256+len(n.CallbackData)+len(n.Description)+len(n.Links)*128)
 	if f == XML {
 		b = append(b, XMLHeader+`<chat:chatSessionDataStatusNotification xmlns:chat="`+NSChat+`">`...)
-		if n.CallbackData != "" {
-			b = appendXMLElem(b, "callbackData", n.CallbackData)
-		}
-		b = appendLinksXML(b, n.Links)
+		b = appendNotificationHeadXML(b, n.CallbackData, n.Links)
 		b = appendXMLElem(b, "status", n.Status)
 		if n.ErrorCode != "" {
 			b = appendXMLElem(b, "errorCode", n.ErrorCode)
@@ -135,4 +129,13 @@ func appendNotificationHeadJSON(b []byte, callbackData string, links []Link) (_ 
 		first = false
 	}
 	return b, first
+}
+
+// appendNotificationHeadXML writes the callbackData and link elements every chat
+// notification starts with.
+func appendNotificationHeadXML(b []byte, callbackData string, links []Link) []byte {
+	if callbackData != "" {
+		b = appendXMLElem(b, "callbackData", callbackData)
+	}
+	return appendLinksXML(b, links)
 }

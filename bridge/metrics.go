@@ -64,9 +64,12 @@ func (m *metrics) channelGone(t string)  { m.channels.WithLabelValues(t).Dec() }
 
 func (m *metrics) connected(mode string, d float64) { m.connections.WithLabelValues(mode).Add(d) }
 
-func (m *metrics) sent(mode string, n int) {
-	m.frames.WithLabelValues(mode).Inc()
-	m.bytes.WithLabelValues(mode).Add(float64(n))
+func (m *metrics) sent(mode string, frames, bytes int) {
+	if frames == 0 {
+		return
+	}
+	m.frames.WithLabelValues(mode).Add(float64(frames))
+	m.bytes.WithLabelValues(mode).Add(float64(bytes))
 }
 
 // deliveredAt counts notifications delivered now and observes their latency

@@ -257,7 +257,7 @@ func (b *Bridge) writeEmpty(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 	}
 	body := oma.MarshalNotificationList(f, nil)
 	api.Write(ctx, fasthttp.StatusOK, f, body)
-	b.metrics.sent("poll", len(body))
+	b.metrics.sent("poll", 1, len(body))
 }
 
 func formatOf(s string) oma.Format {

@@ -49,7 +49,7 @@ func (a *pollAnswer) finish(written bool) {
 	a.once.Do(func() {
 		if written {
 			a.b.ackDelivered(a.b.ctx(), a.c.dest(), a.seq, a.delivered)
-			a.b.metrics.sent("poll", len(a.body))
+			a.b.metrics.sent("poll", 1, len(a.body))
 		}
 		a.c.endAnswer(a.done)
 		a.b.wg.Done()

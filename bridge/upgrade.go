@@ -60,6 +60,10 @@ func upgradeRequest(ctx *fasthttp.RequestCtx, proto string) *http.Request {
 	return &http.Request{Method: http.MethodGet, Header: h}
 }
 
+// wrapRawConn, when set (tests only), wraps each hijacked connection, e.g. to
+// count the writes that reach the socket.
+var wrapRawConn func(net.Conn) net.Conn
+
 // upgrade hijacks the connection and hands the socket to w on its own goroutine.
 func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 	req := upgradeRequest(ctx, proto)
@@ -81,10 +85,14 @@ func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 		if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
 			raw = u.UnsafeConn()
 		}
+		if wrapRawConn != nil {
+			raw = wrapRawConn(raw)
+		}
 		// Before the 101: a client that dials again once it has its 101 always
 		// supersedes this socket, never the reverse.
 		w.takeChannel()
-		conn, err := u.Upgrade(hijacked{raw}, req, nil)
+		w.out = &batchConn{Conn: raw}
+		conn, err := u.Upgrade(hijacked{w.out}, req, nil)
 		if err != nil {
 			w.ch.detach(w)
 			_ = raw.Close()

@@ -87,7 +87,19 @@ func (w *wsConn) runWriter() {
 	}
 }
 
+// doWork writes everything pending as one batch: whatever it writes reaches the
+// socket in one write (two or more only past batchBytes), flushed before anything
+// written is acknowledged.
 func (w *wsConn) doWork(work uint8) error {
+	w.out.hold()
+	err := w.writeWork(work)
+	if ferr := w.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (w *wsConn) writeWork(work uint8) error {
 	if work&workCtl != 0 {
 		if err := w.writeReplies(); err != nil {
 			return err
@@ -157,6 +169,7 @@ func (w *wsConn) sendClose(wait time.Duration) {
 	_ = w.conn.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
+// write hands a frame to the socket's batch (see doWork).
 func (w *wsConn) write(frame []byte) error {
 	if err := w.conn.SetWriteDeadline(time.Now().Add(w.b.cfg.WriteTimeout.D())); err != nil {
 		return err
@@ -164,13 +177,32 @@ func (w *wsConn) write(frame []byte) error {
 	if err := w.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 		return err
 	}
-	w.b.metrics.sent(w.mode(), len(frame))
+	w.heldFrames++
+	w.heldBytes += len(frame)
 	return nil
+}
+
+// flush sends the batch and counts its frames as sent.
+func (w *wsConn) flush() error {
+	err := w.out.flush(w.b.cfg.WriteTimeout.D())
+	if err == nil {
+		w.b.metrics.sent(w.mode(), w.heldFrames, w.heldBytes)
+	}
+	w.heldFrames, w.heldBytes = 0, 0
+	return err
+}
+
+// flushHold flushes the batch and starts the next one.
+func (w *wsConn) flushHold() error {
+	err := w.flush()
+	w.out.hold()
+	return err
 }
 
 // pumpOMA sends everything pending in OMA mode: one frame per run of same-format
 // notifications (a bare document for one, a notificationList for several), each
-// counted delivered once written.
+// batch read counted delivered once flushed. A failed write acknowledges nothing
+// of its batch: the notifications may come again, never go missing.
 func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
 	dest, max := w.ch.dest(), w.b.cfg.SendBuffer
 	for {
@@ -179,19 +211,21 @@ func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
 			return cursor, err
 		}
 		var done delivered
-		for rest := es; len(rest) > 0 && err == nil; {
+		for rest := es; len(rest) > 0; {
 			run := leadingRun(rest, w.ch.st.MaxNotifications)
-			if err = w.write(omaFrame(run)); err == nil {
-				cursor = run[len(run)-1].seq
-				done.addRun(run)
+			if err := w.write(omaFrame(run)); err != nil {
+				return cursor, err
 			}
+			done.addRun(run)
 			rest = rest[len(run):]
 		}
-		if cursor >= es[0].Seq {
-			w.b.ackDelivered(w.b.ctx(), dest, cursor, done)
-		}
-		if err != nil || len(es) < max {
+		if err := w.flushHold(); err != nil {
 			return cursor, err
+		}
+		cursor = es[len(es)-1].Seq
+		w.b.ackDelivered(w.b.ctx(), dest, cursor, done)
+		if len(es) < max {
+			return cursor, nil
 		}
 	}
 }
@@ -215,7 +249,7 @@ type ackFrame struct {
 }
 
 // pumpAck applies the client's acks, then sends pending notifications while the
-// window has room. A new connection starts at the queue's head: the first
+// window has room, one batch per read. A new connection starts at the queue's head: the first
 // notification not acknowledged.
 func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error) {
 	inflight = w.applyAcks(inflight)
@@ -238,6 +272,9 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 			}
 			cursor = e.Seq
 			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag, enqueued: e.Enqueued})
+		}
+		if err := w.flushHold(); err != nil {
+			return inflight, cursor, err
 		}
 	}
 	return inflight, cursor, nil

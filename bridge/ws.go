@@ -134,7 +134,8 @@ type wsConn struct {
 	b      *Bridge
 	ch     *channel
 	conn   *websocket.Conn
-	ack    bool // acknowledged mode
+	out    *batchConn // the socket under conn
+	ack    bool       // acknowledged mode
 	window int
 
 	stopOnce   sync.Once
@@ -157,6 +158,8 @@ type wsConn struct {
 	inflight []sent      // acknowledged mode: written, not yet acknowledged
 	cursor   uint64      // last seq written
 	broken   bool        // a write failed: close without waiting for the peer
+	// Frames in the unflushed batch, counted as sent once flushed.
+	heldFrames, heldBytes int
 }
 
 // stop asks the connection to close with code; the first call wins.

@@ -15,7 +15,7 @@ import (
 	"notifyrelay/oma"
 )
 
-// The two subprotocols of a channel WebSocket (SPEC §5).
+// The two subprotocols of a channel WebSocket (docs/api.md §4.2).
 const (
 	ProtocolOMA = "notificationchannel-netapi-rest.openmobilealliance.org"
 	ProtocolAck = "notifyrelay.ack.v1"

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Subprotocols of the notification channel WebSocket (SPEC §5).
+// Subprotocols of the notification channel WebSocket (docs/api.md §4.2).
 const (
 	protoOMA = "notificationchannel-netapi-rest.openmobilealliance.org"
 	protoAck = "notifyrelay.ack.v1"

@@ -29,7 +29,7 @@ type NotificationChannel struct {
 }
 
 // ParseNotificationChannel reads a create request. Numbers may be JSON strings and
-// channelData may carry an extra "type" key (NOTES §3.3); an unknown channelType is
+// channelData may carry an extra "type" key (docs/api.md §1); an unknown channelType is
 // returned as given for the caller to refuse with POL1023.
 func ParseNotificationChannel(f Format, b []byte) (NotificationChannel, *RequestError) {
 	n, rerr := ParseDocument(f, b, "notificationChannel", "notificationChannel")

@@ -4,7 +4,7 @@ import (
 	"strings"
 )
 
-// Chat enumerations (NOTES §1.2).
+// Chat enumerations (docs/api.md §3).
 const (
 	ActionSet    = "set"
 	ActionDelete = "delete"
@@ -47,7 +47,7 @@ type ChatSessionData struct {
 }
 
 // ParseChatSessionData reads a chatSessionData request body, accepting the seed's
-// spellings (NOTES §7: chatSessiondata, chatSessionDataMessage, participantRple,
+// spellings (docs/api.md §3: chatSessiondata, chatSessionDataMessage, participantRple,
 // a JSON key with a prefix, upper-case actions) and validating it: exactly one
 // choice (400 SVC0002), action and role among their values (400 SVC0003).
 func ParseChatSessionData(f Format, b []byte) (ChatSessionData, *RequestError) {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -21,8 +21,7 @@ const (
 )
 
 // emitted lists every document the chat API emits, by golden file name (without
-// extension), with the schema its XML must validate against ("" = well-formed only:
-// no public schema exists for it).
+// extension), with the schema in testdata/xsd its XML must validate against.
 func emitted() map[string]struct {
 	doc    func(Format) []byte
 	schema string
@@ -49,7 +48,7 @@ func emitted() map[string]struct {
 			{Address: "tel:+19585550101", Role: RoleParticipant, Status: StatusConnected, ResourceURL: g + "/participants/" + bob}}}
 	sub := ChatNotificationSubscription{CallbackReference: CallbackReference{NotifyURL: "http://example.com/callBackUrl/cbu111",
 		CallbackData: "abcd", NotificationFormat: "XML"}, Duration: 7200, ClientCorrelator: "sub-42", ResourceURL: base + bob + "/subscriptions/sub001"}
-	const cd, cm = "local-draft_chat_sessiondata.xsd", "OMA-SUP-XSD_rest_netapi_common-V1_0-20120417-C.xsd"
+	const cd, cm = "chat.xsd", "common.xsd"
 	type entry = struct {
 		doc    func(Format) []byte
 		schema string
@@ -64,12 +63,12 @@ func emitted() map[string]struct {
 		"chat-session-data":  {copyDoc.Marshal, cd},
 		"resource-reference": {func(f Format) []byte { return MarshalResourceReference(f, ga+"/messages/msg002") }, cm},
 		"request-error":      {InvalidValue("action", ActionSet, ActionDelete).Marshal, cm},
-		"group":              {group.Marshal, ""},
-		"participant-list":   {func(f Format) []byte { return MarshalParticipantList(f, group.Participants, g+"/participants") }, ""},
-		"subscription":       {sub.Marshal, ""},
+		"group":              {group.Marshal, cd},
+		"participant-list":   {func(f Format) []byte { return MarshalParticipantList(f, group.Participants, g+"/participants") }, cd},
+		"subscription":       {sub.Marshal, cd},
 		"subscription-list": {func(f Format) []byte {
 			return MarshalChatSubscriptionList(f, []ChatNotificationSubscription{sub}, base+bob+"/subscriptions")
-		}, ""},
+		}, cd},
 	}
 }
 
@@ -108,38 +107,89 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-// xsdDir finds shared/oma/xsd beside the repository (see its README).
-func xsdDir(t *testing.T) string {
-	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
-	if err != nil {
-		t.Skip("not in a git checkout")
+// channelXML lists the notification channel documents, by name, with their schema.
+func channelXML() map[string]struct {
+	doc    []byte
+	schema string
+} {
+	const nc = "notificationchannel.xsd"
+	c := NotificationChannel{ClientCorrelator: "c1", ChannelType: ChannelLongPolling, ChannelURL: "http://h/nc/v1/alice/channels/1/poll",
+		MaxNotifications: 32, ChannelLifetime: 3600, CallbackURL: "http://h/notifications/t", ResourceURL: "http://h/nc/v1/alice/channels/1"}
+	ws := c
+	ws.ChannelType, ws.ChannelURL, ws.ClientCorrelator = ChannelWebSockets, "ws://h/nc/v1/alice/channels/2/ws", ""
+	e := emitted()
+	n1, n2 := e["n1-subject"].doc(XML), e["n2-failed"].doc(XML)
+	type entry = struct {
+		doc    []byte
+		schema string
 	}
-	return filepath.Join(strings.TrimSpace(string(out)), "..", "shared", "oma", "xsd")
+	return map[string]entry{
+		"channel-longpolling": {c.Marshal(XML), nc},
+		"channel-websockets":  {ws.Marshal(XML), nc},
+		"channel-list":        {MarshalNotificationChannelList(XML, []NotificationChannel{c, ws}, "http://h/nc/v1/alice/channels"), nc},
+		"channel-list-empty":  {MarshalNotificationChannelList(XML, nil, "http://h/nc/v1/alice/channels"), nc},
+		"channel-lifetime":    {MarshalChannelLifetime(XML, 600), nc},
+		"notification-list":   {MarshalNotificationList(XML, [][]byte{n1, n2, []byte(`<x:other xmlns:x="urn:x"><y/></x:other>`)}), nc},
+		"notification-empty":  {MarshalNotificationList(XML, nil), nc},
+		"conn-ack":            {MarshalConnAck(XML, 3600), nc},
+		"poll-superseded":     {PollSuperseded().Marshal(XML), "common.xsd"},
+	}
 }
 
-// TestEmittedXMLValidates runs xmllint on every emitted XML document: against the
-// schema when one exists, for well-formedness otherwise.
+// TestEmittedXMLValidates runs xmllint on every emitted XML document against the
+// repository's own schemas (testdata/xsd).
 func TestEmittedXMLValidates(t *testing.T) {
 	if _, err := exec.LookPath("xmllint"); err != nil {
 		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
 	}
-	dir := xsdDir(t)
-	tmp := t.TempDir()
+	docs := channelXML()
 	for name, e := range emitted() {
+		docs[name] = struct {
+			doc    []byte
+			schema string
+		}{e.doc(XML), e.schema}
+	}
+	tmp := t.TempDir()
+	for name, e := range docs {
 		file := filepath.Join(tmp, name+".xml")
-		if err := os.WriteFile(file, e.doc(XML), 0o644); err != nil {
+		if err := os.WriteFile(file, e.doc, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		args := []string{"--nonet", "--noout"}
-		if e.schema != "" {
-			args = append(args, "--schema", filepath.Join(dir, e.schema))
-		}
-		cmd := exec.Command("xmllint", append(args, file)...)
-		cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+filepath.Join(dir, "catalog.xml"))
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := xmllint(file, e.schema); err != nil {
 			t.Errorf("%s: xmllint: %v\n%s", name, err, out)
 		}
 	}
+}
+
+// TestSchemasRefuse checks that the schemas are not vacuous: documents that break
+// them (wrong order, bad enum, missing part) fail.
+func TestSchemasRefuse(t *testing.T) {
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
+	}
+	const chat = `<?xml version="1.0"?><chat:%s xmlns:chat="urn:oma:xml:rest:netapi:chat:1">%s</chat:%[1]s>`
+	bad := map[string][2]string{
+		"action-case":  {"chat.xsd", fmt.Sprintf(chat, "chatSessionData", "<subject>s</subject><action>Set</action>")},
+		"two-choices":  {"chat.xsd", fmt.Sprintf(chat, "chatSessionData", "<subject>s</subject><icon>http://i</icon>")},
+		"order":        {"chat.xsd", fmt.Sprintf(chat, "chatSessionDataStatusNotification", "<status>Succeeded</status><link rel=\"a\" href=\"http://h\"/>")},
+		"local-time":   {"chat.xsd", fmt.Sprintf(chat, "chatSessionDataNotification", "<senderAddress>tel:+1</senderAddress><message><subject>s</subject></message><dateTime>2024-05-04T10:15:30</dateTime>")},
+		"in-list":      {"notificationchannel.xsd", `<nc:notificationList xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1">` + fmt.Sprintf(chat, "chatSessionDataStatusNotification", "<status>Maybe</status>") + `</nc:notificationList>`},
+		"no-exception": {"common.xsd", `<common:requestError xmlns:common="urn:oma:xml:rest:netapi:common:1"/>`},
+	}
+	tmp := t.TempDir()
+	for name, b := range bad {
+		file := filepath.Join(tmp, name+".xml")
+		if err := os.WriteFile(file, []byte(b[1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := xmllint(file, b[0]); err == nil {
+			t.Errorf("%s: %s validated against %s", name, b[1], b[0])
+		}
+	}
+}
+
+func xmllint(file, schema string) ([]byte, error) {
+	return exec.Command("xmllint", "--nonet", "--noout", "--schema", filepath.Join("testdata", "xsd", schema), file).CombinedOutput()
 }
 
 func TestN1AppendToDoesNotAllocate(t *testing.T) {

@@ -28,7 +28,7 @@ type Multipart struct {
 
 var curly = strings.NewReplacer("\u201c", `"`, "\u201d", `"`)
 
-// ParseMultipart splits a multipart/form-data body (NOTES §4.6, §7 row 14). The root
+// ParseMultipart splits a multipart/form-data body (docs/api.md §3). The root
 // part is the one named root-fields (curly quotes around the name accepted) or else
 // the first XML or JSON part; every other part is an attachment. At most MaxParts
 // parts, each at most maxPart bytes. Errors are 400 SVC0002.

@@ -76,7 +76,7 @@ func (e *RequestError) marshalXML(body exceptionBody) []byte {
 	return append([]byte(XMLHeader), b...)
 }
 
-// Fault texts of the standard exception ids (shared/oma/NOTES.md §4.2).
+// Fault texts of the standard exception ids (docs/api.md §2).
 const (
 	TextSVC0002 = "Invalid input value for message part %1"
 	TextSVC0003 = "Invalid input value for message part %1, valid values are %2"

@@ -16,7 +16,7 @@ const MaxDepth = 32
 // local name (prefix dropped), its text, and its children. XML attributes and JSON
 // keys are both children, a JSON array is repeated children of one name, and JSON
 // null is a node with no text and no children. Request parsers read documents as
-// Nodes so that the lenient rules (NOTES §7) live in one place.
+// Nodes so that the lenient rules (docs/api.md §3) live in one place.
 type Node struct {
 	Name string
 	Text string

@@ -88,7 +88,7 @@ func (c *chatState) loadRecord(key string, v []byte) error {
 	return nil
 }
 
-// chatRoutes adds the chat resources (SPEC §4).
+// chatRoutes adds the chat resources (docs/api.md §3).
 func (r *Relay) chatRoutes(rt *api.Router) {
 	b := "/chat/v1/{userId}"
 	rt.Handle(b+"/group", api.Methods{"POST": r.createGroup})

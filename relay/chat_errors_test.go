@@ -13,7 +13,7 @@ func withTokens(c *config.Config) {
 	c.Limits.MaxBody = 4096
 }
 
-// TestBadInput sends every bad input of SPEC §8 to POST …/messages and checks the
+// TestBadInput sends every bad input of docs/api.md §1–§2 to POST …/messages and checks the
 // status and messageId, and that nothing changed and nothing was queued.
 func TestBadInput(t *testing.T) {
 	s := startChat(t, withTokens)

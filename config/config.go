@@ -48,6 +48,7 @@ type Delivery struct {
 	Backoff             Backoff  `yaml:"backoff"`
 	MaxAttempts         int      `yaml:"max_attempts"` // 0: no limit
 	MaxAge              Duration `yaml:"max_age"`
+	RetryAfterMax       Duration `yaml:"retry_after_max"` // longest receiver Retry-After honoured
 	SigningSecret       string   `yaml:"signing_secret"`
 	Workers             int      `yaml:"workers"` // destinations delivered in parallel
 	MaxConnsPerHost     int      `yaml:"max_conns_per_host"`
@@ -95,6 +96,7 @@ func Default() Config {
 			Timeout:         Duration(10 * time.Second),
 			Backoff:         Backoff{Initial: Duration(time.Second), Max: Duration(10 * time.Minute)},
 			MaxAge:          Duration(24 * time.Hour),
+			RetryAfterMax:   Duration(time.Hour),
 			Workers:         256,
 			MaxConnsPerHost: 64,
 			RecordRetention: Duration(7 * 24 * time.Hour),
@@ -207,6 +209,8 @@ func (c *Config) checkDelivery() error {
 		return fmt.Errorf("delivery.max_attempts: must be 0 (no limit) or positive")
 	case d.MaxAge < 0:
 		return fmt.Errorf("delivery.max_age: must be 0 (no limit) or positive")
+	case d.RetryAfterMax < 0:
+		return fmt.Errorf("delivery.retry_after_max: must be 0 or positive")
 	case d.Workers < 1:
 		return fmt.Errorf("delivery.workers: must be positive")
 	case d.MaxConnsPerHost < 1:

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"notifyrelay/config"
 )
 
 // wantStatus is the expected verdict of every status 100-599, written out by class
@@ -101,6 +103,41 @@ func TestParseRetryAfter(t *testing.T) {
 		got, ok := parseRetryAfter(c.h, now)
 		if got != c.want || ok != c.ok {
 			t.Errorf("%q: %v %v, want %v %v", c.h, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// retryWait honours Retry-After beyond backoff.max, up to retry_after_max, and never
+// schedules past max_age.
+func TestRetryWait(t *testing.T) {
+	cfg := config.Delivery{Backoff: config.Backoff{Initial: config.Duration(100 * time.Millisecond), Max: config.Duration(500 * time.Millisecond)},
+		MaxAge: config.Duration(24 * time.Hour), RetryAfterMax: config.Duration(time.Hour)}
+	asked := func(d time.Duration) try { return try{wait: d, hasWait: true} }
+	cases := []struct {
+		name   string
+		mod    func(*config.Delivery)
+		t      try
+		age    time.Duration
+		lo, hi time.Duration
+	}{
+		{"backoff without Retry-After", nil, try{}, 0, 0, 100 * time.Millisecond},
+		{"Retry-After above backoff.max", nil, asked(time.Second), 0, time.Second, time.Second},
+		{"Retry-After 0", nil, asked(0), 0, 0, 0},
+		{"capped at retry_after_max", nil, asked(48 * time.Hour), 0, time.Hour, time.Hour},
+		{"capped at what max_age leaves", nil, asked(time.Hour), 23*time.Hour + 50*time.Minute, 10 * time.Minute, 10 * time.Minute},
+		{"past max_age: at once", nil, asked(time.Hour), 25 * time.Hour, 0, 0},
+		{"max_age 0 is no limit", func(d *config.Delivery) { d.MaxAge = 0 }, asked(time.Hour), 100 * time.Hour, time.Hour, time.Hour},
+		{"retry_after_max 0 ignores it", func(d *config.Delivery) { d.RetryAfterMax = 0 }, asked(time.Hour), 0, 0, 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		d := cfg
+		if c.mod != nil {
+			c.mod(&d)
+		}
+		for range 50 {
+			if got := retryWait(d, 1, c.t, c.age); got < c.lo || got > c.hi {
+				t.Fatalf("%s: %v outside [%v, %v]", c.name, got, c.lo, c.hi)
+			}
 		}
 	}
 }

@@ -324,16 +324,29 @@ func (d *deliverer) fail(dest string, e queue.Entry, t try) {
 		d.deadLetter(dest, e, t)
 		return
 	}
-	wait := backoff(e.Attempts+1, d.cfg.Backoff.Initial.D(), d.cfg.Backoff.Max.D())
-	if t.hasWait {
-		wait = min(t.wait, d.cfg.Backoff.Max.D())
-	}
-	if err := d.q.Retry(d.work, dest, e.Seq, time.Now().Add(wait), t.lastError); err != nil {
+	now := time.Now()
+	wait := retryWait(d.cfg, e.Attempts+1, t, now.Sub(e.Enqueued))
+	if err := d.q.Retry(d.work, dest, e.Seq, now.Add(wait), t.lastError); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("schedule retry")
 		return
 	}
 	d.m.retried.WithLabelValues(kindOf(dest), t.v.reason).Inc()
 	d.log.Debug().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Dur("wait", wait).Msg("webhook attempt failed; will retry")
+}
+
+// retryWait is how long to wait before the next attempt: the receiver's
+// Retry-After as asked (up to retry_after_max; a receiver that rate-limits must not
+// be hammered), else backoff. Never past max_age: at that point the attempt
+// dead-letters the notification instead of waiting longer for nothing.
+func retryWait(cfg config.Delivery, failures int, t try, age time.Duration) time.Duration {
+	wait := backoff(failures, cfg.Backoff.Initial.D(), cfg.Backoff.Max.D())
+	if t.hasWait && cfg.RetryAfterMax > 0 {
+		wait = min(t.wait, cfg.RetryAfterMax.D())
+	}
+	if cfg.MaxAge > 0 {
+		wait = max(min(wait, cfg.MaxAge.D()-age), 0)
+	}
+	return wait
 }
 
 // deadLetter records the end of e, then moves it to the dead letter list.

@@ -241,3 +241,31 @@ func whWait(t testing.TB, within time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// whNextAttempt polls GET /destinations until notifyURL's destination is retrying
+// and returns its nextAttemptAt and when the test saw it.
+func whNextAttempt(t testing.TB, a *app.App, notifyURL string) (due, seen time.Time) {
+	t.Helper()
+	whWait(t, 10*time.Second, "a retrying destination for "+notifyURL, func() bool {
+		_, _, b := whDo(t, http.MethodGet, apptest.URL(a)+"/relay/v1/destinations", whOperator, "", nil)
+		seen = time.Now()
+		var out struct {
+			Destinations []struct {
+				NotifyURL     string
+				State         string
+				NextAttemptAt *time.Time
+			}
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("destinations: %v: %s", err, b)
+		}
+		for _, d := range out.Destinations {
+			if d.NotifyURL == notifyURL && d.State == "retrying" && d.NextAttemptAt != nil {
+				due = *d.NextAttemptAt
+				return true
+			}
+		}
+		return false
+	})
+	return due, seen
+}

@@ -221,14 +221,15 @@ func isWebhookDest(dest string) bool {
 
 // destinationView is one element of GET /destinations.
 type destinationView struct {
-	ID               string  `json:"id"`
-	Kind             string  `json:"kind"`
-	NotifyURL        string  `json:"notifyURL"`
-	Key              string  `json:"key"`
-	Depth            int     `json:"depth"`
-	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
-	HeadAttempts     int     `json:"headAttempts"`
-	State            string  `json:"state"`
+	ID               string     `json:"id"`
+	Kind             string     `json:"kind"`
+	NotifyURL        string     `json:"notifyURL"`
+	Key              string     `json:"key"`
+	Depth            int        `json:"depth"`
+	OldestAgeSeconds float64    `json:"oldestAgeSeconds"`
+	HeadAttempts     int        `json:"headAttempts"`
+	State            string     `json:"state"`
+	NextAttemptAt    *time.Time `json:"nextAttemptAt,omitempty"` // when retrying
 }
 
 // listDestinations is GET /destinations: every webhook destination with work.
@@ -248,6 +249,10 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 	v := destinationView{ID: s.Dest, Kind: kindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts, State: destState(s, now)}
 	if !s.Oldest.IsZero() {
 		v.OldestAgeSeconds = now.Sub(s.Oldest).Seconds()
+	}
+	if v.State == "retrying" {
+		due := s.DueAt.UTC()
+		v.NextAttemptAt = &due
 	}
 	if v.Kind == kindOperator {
 		t, _, _ := o.dests.lookup(ctx, s.Dest)

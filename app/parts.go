@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,12 +37,14 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 
 // buildParts wires the relay and the bridge on the queue. They never import each
 // other: the bridge recognises its callbackURLs for the relay (relay.ChannelLookup),
-// and tells the relay the outcome of tagged notifications (OnSettled).
+// tells the relay the outcome of tagged notifications (OnSettled) and which
+// channels ended (OnChannelGone: their chat subscriptions end too).
 func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine) ([]Part, error) {
 	auth := api.NewAuth(cfg.Auth.Tokens)
 	var r *relay.Relay
 	b, err := bridge.New(bridge.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth,
-		OnSettled: func(tag string, delivered bool) { r.Settled(tag, delivered) }})
+		OnSettled:     func(tag string, delivered bool) { r.Settled(tag, delivered) },
+		OnChannelGone: func(ctx context.Context, dest string) { r.ChannelGone(ctx, dest) }})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	// OnSettled is told when a notification that carried a tag (oma.Envelope.Tag)
 	// was delivered on a channel, or dropped with its channel (delivered=false).
 	OnSettled func(tag string, delivered bool)
+	// OnChannelGone is told that the channel behind dest was deleted or expired,
+	// before its queue is dropped: whoever appends to dest must stop when it returns.
+	OnChannelGone func(ctx context.Context, dest string)
 }
 
 // Bridge owns the channels and their connections.

@@ -97,7 +97,10 @@ func (b *Bridge) expireLoop() {
 }
 
 // deleteChannel removes c with everything queued for it: its socket is closed, a
-// pending poll is answered 404, tagged notifications are settled as not delivered.
+// pending poll is answered 404, OnChannelGone ends what feeds it (chat
+// subscriptions), tagged notifications are settled as not delivered. The record
+// goes after OnChannelGone: a crash in between keeps the channel, never a
+// subscription to a channel that is gone.
 func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	c.life.Lock()
 	defer c.life.Unlock()
@@ -116,6 +119,9 @@ func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	busy := c.sending
 	c.mu.Unlock()
 	b.awaitAnswer(busy)
+	if b.opts.OnChannelGone != nil {
+		b.opts.OnChannelGone(ctx, c.dest())
+	}
 	if _, err := b.q.Append(ctx, queue.Write{Records: []queue.Record{{Key: recordKey(c.st.ID)}}}); err != nil {
 		b.log.Error().Err(err).Str("channel", c.st.ID).Msg("removing channel record")
 	}

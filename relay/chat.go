@@ -39,6 +39,11 @@ type chatState struct {
 
 	createMu sync.Mutex // serialises creates, for clientCorrelator checks
 
+	// destMu is read-held from choosing subscriptions' destinations to appending to
+	// them; ChannelGone write-holds it, so that once it returns nothing is still
+	// appending to the destination of the subscriptions it ended.
+	destMu sync.RWMutex
+
 	trackMu  sync.Mutex
 	trackers map[string]*tracker // pending N2 by changeId
 	strays   []queue.Record      // outcome records found at load with no change: to delete

@@ -108,8 +108,11 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 	} else if ch.data.Kind == oma.DataIcon {
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
 	}
+	r.chat.destMu.RLock()
 	t := r.notify(next, me, ch, msgID, &w)
-	if err := r.append(c.ctx, w); err != nil {
+	err := r.append(c.ctx, w)
+	r.chat.destMu.RUnlock()
+	if err != nil {
 		r.untrack(t)
 		return r.unavailable(err)
 	}

@@ -154,12 +154,15 @@ func (r *Relay) finish(ctx context.Context, t *tracker) {
 	}
 	t.done = true
 	t.mu.Unlock()
+	r.chat.destMu.RLock()
 	w := queue.Write{Entries: r.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
 	w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg)})
 	for k := range t.outcome {
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg + "/" + strconv.Itoa(k))})
 	}
-	if err := r.append(ctx, w); err != nil {
+	err := r.append(ctx, w)
+	r.chat.destMu.RUnlock()
+	if err != nil {
 		r.log.Warn().Err(err).Str("change", t.rec.Msg).Msg("append status notification; sent after restart")
 		return
 	}

@@ -291,3 +291,32 @@ func (r *Relay) endSubscription(ctx context.Context, dest string) {
 	}
 	r.log.Info().Str("subscription", s.ID).Msg("subscription ended by its webhook (410 Gone)")
 }
+
+// ChannelGone ends the chat subscriptions whose notifyURL is the callbackURL of the
+// channel behind dest (deleted or expired), as a webhook's 410 ends a webhook
+// subscription. Once it returns the chat appends nothing more to dest, so the
+// bridge can drop the channel's queue (settling what it held as not delivered).
+func (r *Relay) ChannelGone(ctx context.Context, dest string) {
+	r.chat.destMu.Lock()
+	defer r.chat.destMu.Unlock()
+	for _, s := range r.chat.subsTo(dest) {
+		if err := r.forgetSub(ctx, s); err != nil {
+			r.log.Warn().Err(err).Str("subscription", s.ID).Msg("end subscription to an ended channel")
+			continue
+		}
+		r.log.Info().Str("subscription", s.ID).Str("dest", dest).Msg("subscription ended with its channel")
+	}
+}
+
+// subsTo lists the subscriptions that deliver into dest.
+func (c *chatState) subsTo(dest string) []*subscription {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*subscription
+	for _, s := range c.subs {
+		if s.Dest == dest {
+			out = append(out, s)
+		}
+	}
+	return out
+}

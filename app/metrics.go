@@ -85,7 +85,9 @@ type countingQueue struct {
 	accepted map[string]prometheus.Counter // by kind, resolved once
 }
 
-func newCountingQueue(e queue.Engine, reg prometheus.Registerer) *countingQueue {
+// newCountingQueue wraps e; the wrapper offers queue.FuncWatcher only when e does,
+// so that the bridge's fallback (Watch) serves engines without it.
+func newCountingQueue(e queue.Engine, reg prometheus.Registerer) queue.Engine {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "notifyrelay_notifications_accepted_total",
 		Help: "Notifications made durable in the queue, by destination kind.",
@@ -94,6 +96,9 @@ func newCountingQueue(e queue.Engine, reg prometheus.Registerer) *countingQueue 
 	c := &countingQueue{Engine: e, accepted: map[string]prometheus.Counter{}}
 	for _, kind := range []string{"subscription", "operator", "channel"} {
 		c.accepted[kind] = vec.WithLabelValues(kind)
+	}
+	if fw, ok := e.(queue.FuncWatcher); ok {
+		return &countingWatcher{countingQueue: c, fw: fw}
 	}
 	return c
 }
@@ -111,8 +116,12 @@ func (c *countingQueue) Append(ctx context.Context, w queue.Write) ([]uint64, er
 	return seqs, err
 }
 
-// WatchFunc passes queue.FuncWatcher through the wrapper: idle channel WebSockets
-// rely on it to keep no goroutine (both engines implement it).
-func (c *countingQueue) WatchFunc(dest string, fn func()) func() {
-	return c.Engine.(queue.FuncWatcher).WatchFunc(dest, fn)
+// countingWatcher is a countingQueue over an engine with queue.FuncWatcher, passed
+// through: idle channel WebSockets rely on it to keep no goroutine.
+type countingWatcher struct {
+	*countingQueue
+	fw queue.FuncWatcher
 }
+
+// WatchFunc implements queue.FuncWatcher.
+func (c *countingWatcher) WatchFunc(dest string, fn func()) func() { return c.fw.WatchFunc(dest, fn) }

@@ -25,6 +25,11 @@ import (
 	"notifyrelay/queue"
 )
 
+// withoutFuncWatcher makes startServer give the bridge an engine without
+// queue.FuncWatcher (TestWebSocketsWithoutFuncWatcher sets it; no test runs in
+// parallel).
+var withoutFuncWatcher bool
+
 // server is the bridge on a real Badger queue and a real fasthttp listener on
 // 127.0.0.1, wired as app/ wires it (the app needs the relay, built in parallel).
 type server struct {
@@ -66,7 +71,11 @@ func startOn(t testing.TB, cfg config.Config) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, url: cfg.PublicURL, q: q, cfg: cfg, settled: map[string]bool{}}
-	s.b, err = New(Options{Config: cfg, Log: zerolog.Nop(), Registerer: prometheus.NewRegistry(), Queue: q,
+	var bq queue.Engine = q
+	if withoutFuncWatcher {
+		bq = struct{ queue.Engine }{q} // hides WatchFunc: the bridge falls back to Watch
+	}
+	s.b, err = New(Options{Config: cfg, Log: zerolog.Nop(), Registerer: prometheus.NewRegistry(), Queue: bq,
 		Auth: api.NewAuth(cfg.Auth.Tokens), OnSettled: s.onSettled})
 	if err != nil {
 		t.Fatal(err)

@@ -34,3 +34,22 @@ func TestWatchWithoutFuncWatcher(t *testing.T) {
 		t.Fatal("not woken")
 	}
 }
+
+// The WebSocket tests again, on an engine without queue.FuncWatcher: every socket
+// is then woken through the Watch fallback.
+func TestWebSocketsWithoutFuncWatcher(t *testing.T) {
+	withoutFuncWatcher = true
+	defer func() { withoutFuncWatcher = false }()
+	for name, f := range map[string]func(*testing.T){
+		"AckModeResumesAtFirstUnacked":       TestAckModeResumesAtFirstUnacked,
+		"AckModeWindow":                      TestAckModeWindow,
+		"OrderedUnderConcurrentPosters":      TestOrderedUnderConcurrentPosters,
+		"OMAModeDeliversAndAnswersConnCheck": TestOMAModeDeliversAndAnswersConnCheck,
+		"NewSocketSupersedes":                TestNewSocketSupersedes,
+		"SlowClientDisconnectedThenResumes":  TestSlowClientDisconnectedThenResumes,
+		"DrainClosesWith1001":                TestDrainClosesWith1001,
+		"LifetimeAndExpiry":                  TestLifetimeAndExpiry,
+	} {
+		t.Run(name, f)
+	}
+}

@@ -181,7 +181,8 @@ func correlatorKey(kind, user, corr string) []byte {
 }
 
 // correlated looks up a clientCorrelator: the id created with it, "" when unused,
-// or 409 SVC0005 when it was used with a different request. Callers hold createMu.
+// 409 SVC0005 when it was used with a different request, or 503 when it cannot be
+// read. Callers hold createMu.
 func (r *Relay) correlated(ctx context.Context, kind, user, corr string, req any) (id, hash string, e *oma.RequestError) {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", req))
 	hash = hex.EncodeToString(sum[:])
@@ -189,8 +190,11 @@ func (r *Relay) correlated(ctx context.Context, kind, user, corr string, req any
 		return "", hash, nil
 	}
 	v, err := r.opts.Queue.Get(ctx, correlatorKey(kind, user, corr))
-	if err != nil {
+	if errors.Is(err, queue.ErrNotFound) {
 		return "", hash, nil
+	}
+	if err != nil { // not "unused": creating now could duplicate
+		return "", hash, r.unavailable(fmt.Errorf("read clientCorrelator: %w", err))
 	}
 	var c correlation
 	if json.Unmarshal(v, &c) != nil || c.Hash != hash {

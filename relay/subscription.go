@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -176,7 +177,7 @@ func (r *Relay) ownSub(c call, id string) (*subscription, *oma.RequestError) {
 	s := r.chat.subs[id]
 	r.chat.mu.RUnlock()
 	if s != nil && !s.active(time.Now()) {
-		r.removeSub(c.ctx, s)
+		r.removeExpired(c.ctx, s)
 		s = nil
 	}
 	if s == nil || s.User != c.user {
@@ -200,16 +201,25 @@ func (r *Relay) forgetSub(ctx context.Context, s *subscription) error {
 }
 
 // removeSub deletes the subscription and (for webhooks) whatever is still queued
-// for it.
-func (r *Relay) removeSub(ctx context.Context, s *subscription) {
+// for it. An error means the subscription is still there.
+func (r *Relay) removeSub(ctx context.Context, s *subscription) error {
 	if err := r.forgetSub(ctx, s); err != nil {
-		r.log.Warn().Err(err).Str("subscription", s.ID).Msg("delete subscription")
-		return
+		return fmt.Errorf("delete subscription %s: %w", s.ID, err)
 	}
 	if strings.HasPrefix(s.Dest, DestSubscription) {
+		// The subscription is gone either way: its workers drop what a failed Delete leaves.
 		if err := r.opts.Queue.Delete(ctx, s.Dest); err != nil {
 			r.log.Warn().Err(err).Str("dest", s.Dest).Msg("drop queued notifications of a deleted subscription")
 		}
+	}
+	return nil
+}
+
+// removeExpired deletes an expired subscription found on the way; a failure only
+// delays that (an expired subscription gets nothing more meanwhile).
+func (r *Relay) removeExpired(ctx context.Context, s *subscription) {
+	if err := r.removeSub(ctx, s); err != nil {
+		r.log.Warn().Err(err).Msg("delete expired subscription")
 	}
 }
 
@@ -239,7 +249,10 @@ func (r *Relay) deleteSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
 		c.fail(e)
 		return
 	}
-	r.removeSub(ctx, s)
+	if err := r.removeSub(ctx, s); err != nil {
+		c.fail(r.unavailable(err))
+		return
+	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
@@ -252,7 +265,7 @@ func (r *Relay) listSubscriptions(ctx *fasthttp.RequestCtx, p api.Params) {
 	var docs []oma.ChatNotificationSubscription
 	for _, s := range r.chat.userSubs(c.user) {
 		if !s.active(time.Now()) {
-			r.removeSub(ctx, s)
+			r.removeExpired(ctx, s)
 			continue
 		}
 		docs = append(docs, r.subDoc(s))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"notifyrelay/destkind"
 	"notifyrelay/queue"
 )
 
@@ -39,9 +40,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		depth, dests int
 		oldest       time.Time
 	}
-	kinds := map[string]*agg{"subscription": {}, "operator": {}, "channel": {}}
+	kinds := map[destkind.Kind]*agg{}
+	for _, k := range destkind.All {
+		kinds[k] = &agg{}
+	}
 	for _, d := range c.stats.Dests("") {
-		k := kinds[destKind(d.Dest)]
+		k := kinds[destkind.Of(d.Dest)]
 		if k == nil {
 			continue
 		}
@@ -56,33 +60,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		if !k.oldest.IsZero() {
 			age = time.Since(k.oldest).Seconds()
 		}
-		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(k.depth), kind)
-		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age, kind)
-		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(k.dests), kind)
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(k.depth), string(kind))
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age, string(kind))
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(k.dests), string(kind))
 	}
-}
-
-// destKind names a destination's kind from its id prefix (see relay.Dest*).
-func destKind(dest string) string {
-	if len(dest) < 2 {
-		return ""
-	}
-	switch dest[:2] {
-	case "s:":
-		return "subscription"
-	case "o:":
-		return "operator"
-	case "c:":
-		return "channel"
-	}
-	return ""
 }
 
 // countingQueue counts the notifications the queue accepted, by destination kind,
 // for every producer (chat, operator API, callbackURLs) in one place.
 type countingQueue struct {
 	queue.Engine
-	accepted map[string]prometheus.Counter // by kind, resolved once
+	accepted map[destkind.Kind]prometheus.Counter // resolved once
 }
 
 // newCountingQueue wraps e; the wrapper offers queue.FuncWatcher only when e does,
@@ -93,9 +81,9 @@ func newCountingQueue(e queue.Engine, reg prometheus.Registerer) queue.Engine {
 		Help: "Notifications made durable in the queue, by destination kind.",
 	}, []string{"kind"})
 	reg.MustRegister(vec)
-	c := &countingQueue{Engine: e, accepted: map[string]prometheus.Counter{}}
-	for _, kind := range []string{"subscription", "operator", "channel"} {
-		c.accepted[kind] = vec.WithLabelValues(kind)
+	c := &countingQueue{Engine: e, accepted: map[destkind.Kind]prometheus.Counter{}}
+	for _, kind := range destkind.All {
+		c.accepted[kind] = vec.WithLabelValues(string(kind))
 	}
 	if fw, ok := e.(queue.FuncWatcher); ok {
 		return &countingWatcher{countingQueue: c, fw: fw}
@@ -108,7 +96,7 @@ func (c *countingQueue) Append(ctx context.Context, w queue.Write) ([]uint64, er
 	seqs, err := c.Engine.Append(ctx, w)
 	if err == nil {
 		for i := range w.Entries {
-			if counter := c.accepted[destKind(w.Entries[i].Dest)]; counter != nil {
+			if counter := c.accepted[destkind.Of(w.Entries[i].Dest)]; counter != nil {
 				counter.Inc()
 			}
 		}

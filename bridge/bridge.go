@@ -1,7 +1,7 @@
 // Package bridge serves OMA notification channels: clients behind NAT create a
 // channel and receive their notifications over a WebSocket (OMA or acknowledged
 // mode) or by long polling; any OMA server POSTs notifications to the channel's
-// callbackURL. Each channel is one queue destination, "c:<channelId>".
+// callbackURL. Each channel is one queue destination, destkind.Channel ("c:<channelId>").
 //
 // Channel state lives in queue records under "nc/" and survives restarts; the
 // notifications themselves live in the queue until delivered (see docs/channels.md
@@ -23,9 +23,6 @@ import (
 	"notifyrelay/config"
 	"notifyrelay/queue"
 )
-
-// DestPrefix starts the queue destination id of every channel.
-const DestPrefix = "c:"
 
 // Options is what the bridge needs from the composition root.
 type Options struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 )
 
 // Every bad notification is refused with a requestError and queues nothing.
@@ -39,7 +40,7 @@ func TestCallbackRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, st, body, tc.status)
 		}
 	}
-	if d := s.q.DestStats(DestPrefix + idOf(ch)).Depth; d != 0 {
+	if d := s.q.DestStats(destkind.ChannelPrefix + idOf(ch)).Depth; d != 0 {
 		t.Fatalf("refused notifications queued: %d", d)
 	}
 	// Without a Content-Type the format is sniffed.
@@ -76,7 +77,7 @@ func TestSlowClientDisconnectedThenResumes(t *testing.T) {
 		}
 	}
 	_ = c.WriteJSON(map[string]int{"ack": n})
-	eventually(t, "all acked", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
+	eventually(t, "all acked", func() bool { return s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0 })
 }
 
 func jsonNum(i int) string { b, _ := json.Marshal(i); return string(b) }

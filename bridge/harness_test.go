@@ -21,6 +21,7 @@ import (
 
 	"notifyrelay/api"
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -261,7 +262,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func (s *server) appendTagged(t testing.TB, ch chanDoc, tag string) {
 	t.Helper()
 	env := oma.Envelope{ContentType: "application/json", Body: []byte(notification(0)), Tag: tag}
-	e := queue.Entry{ID: tag, Dest: DestPrefix + idOf(ch), Data: env.Marshal()}
+	e := queue.Entry{ID: tag, Dest: destkind.ChannelPrefix + idOf(ch), Data: env.Marshal()}
 	if _, err := s.q.Append(context.Background(), queue.Write{Entries: []queue.Entry{e}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"notifyrelay/destkind"
+
 	"container/heap"
 	"sort"
 	"sync"
@@ -42,7 +44,7 @@ type channel struct {
 	sending chan struct{}
 }
 
-func (c *channel) dest() string { return DestPrefix + c.st.ID }
+func (c *channel) dest() string { return destkind.ChannelPrefix + c.st.ID }
 
 // hub indexes the live channels and orders them by expiry (one heap, one timer).
 type hub struct {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 )
 
@@ -84,7 +85,7 @@ func (m *metrics) deliveredAt(now time.Time, enqueued []time.Time) {
 // backlog sums (or, worst, maximises) the depth of every channel queue.
 func (b *Bridge) backlog(worst bool) float64 {
 	var total, top int
-	for _, d := range b.q.Dests(DestPrefix) {
+	for _, d := range b.q.Dests(destkind.ChannelPrefix) {
 		total += d.Depth
 		top = max(top, d.Depth)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 )
 
 type pollResult struct {
@@ -145,7 +146,7 @@ func TestLongPollDeliveredOnceWritten(t *testing.T) {
 	eventually(t, "settled and acknowledged without another poll", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.settled["n1"] && s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0
+		return s.settled["n1"] && s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0
 	})
 	if n := testutilCount(s.b.metrics.delivered); n != 1 {
 		t.Fatalf("notifyrelay_notifications_delivered_total{kind=channel} = %v, want 1", n)
@@ -212,7 +213,7 @@ func TestLongPollHTTP10(t *testing.T) {
 	if !strings.Contains(string(resp), "Content-Length: ") || !strings.HasSuffix(string(resp), want) {
 		t.Fatalf("HTTP/1.0 answer: %q", resp)
 	}
-	eventually(t, "acknowledged", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
+	eventually(t, "acknowledged", func() bool { return s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0 })
 }
 
 // The answer follows Accept when it names XML or JSON: the empty list is in that

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 )
 
 func TestCreateFormatsAndRead(t *testing.T) {
@@ -163,7 +164,7 @@ func TestLifetimeAndExpiry(t *testing.T) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		d, ok := s.settled["tag-1"]
-		return ok && !d && s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0
+		return ok && !d && s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0
 	})
 }
 
@@ -184,7 +185,7 @@ func TestChannelsSurviveRestart(t *testing.T) {
 	if m := readAck(t, c); m.Seq != 2 {
 		t.Fatalf("%+v", m)
 	}
-	if dest, ok := s2.b.CallbackDest(strings.ToUpper(cb[:8]) + cb[8:] + "/"); !ok || dest != DestPrefix+idOf(ch) {
+	if dest, ok := s2.b.CallbackDest(strings.ToUpper(cb[:8]) + cb[8:] + "/"); !ok || dest != destkind.ChannelPrefix+idOf(ch) {
 		t.Fatalf("CallbackDest: %q %v", dest, ok)
 	}
 	if _, ok := s2.b.CallbackDest(s2.url + "/notifications/nope"); ok {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -54,8 +55,8 @@ func (b *Bridge) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load channels: %w", err)
 	}
-	for _, d := range b.q.Dests(DestPrefix) {
-		if b.hub.get(strings.TrimPrefix(d.Dest, DestPrefix)) == nil {
+	for _, d := range b.q.Dests(destkind.ChannelPrefix) {
+		if b.hub.get(strings.TrimPrefix(d.Dest, destkind.ChannelPrefix)) == nil {
 			b.dropQueue(ctx, d.Dest)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 )
 
 // Acknowledged mode: receive, ack part, drop, post more, reconnect: delivery restarts
@@ -34,7 +35,7 @@ func TestAckModeResumesAtFirstUnacked(t *testing.T) {
 	if err := c.WriteJSON(map[string]int{"ack": 6}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "ack applied", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 4 })
+	eventually(t, "ack applied", func() bool { return s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 4 })
 	c.Close()
 	for i := 11; i <= 15; i++ {
 		s.notify(ch.CallbackURL, i)
@@ -49,7 +50,7 @@ func TestAckModeResumesAtFirstUnacked(t *testing.T) {
 	if err := c.WriteJSON(map[string]int{"ack": 15}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "all acked", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
+	eventually(t, "all acked", func() bool { return s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0 })
 }
 
 func idOf(ch chanDoc) string {
@@ -137,7 +138,7 @@ func TestOMAModeDeliversAndAnswersConnCheck(t *testing.T) {
 	if err != nil || numberOf(t, data) != 1 {
 		t.Fatalf("first frame %s: %v", data, err)
 	}
-	eventually(t, "delivered once written", func() bool { return s.q.DestStats(DestPrefix+idOf(ch)).Depth == 0 })
+	eventually(t, "delivered once written", func() bool { return s.q.DestStats(destkind.ChannelPrefix+idOf(ch)).Depth == 0 })
 	xmlDoc := `<?xml version="1.0"?><x:thing xmlns:x="urn:x"><a>1</a></x:thing>`
 	if st, _, body := s.do("POST", ch.CallbackURL, "application/xml", xmlDoc); st != 204 {
 		t.Fatalf("xml notify: %d %s", st, body)

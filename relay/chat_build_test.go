@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -21,7 +22,7 @@ func buildFixture() (*Relay, *session) {
 		s.Participants = append(s.Participants, participant{Address: addr, Name: "User", Role: oma.RoleParticipant})
 		if i > 0 {
 			r.chat.putSub(&subscription{ID: fmt.Sprint(i), User: addr, NotifyURL: "http://h/x", CallbackData: "cb",
-				Format: "XML", Expires: time.Now().Add(time.Hour), Dest: DestSubscription + fmt.Sprint(i)})
+				Format: "XML", Expires: time.Now().Add(time.Hour), Dest: destkind.SubscriptionPrefix + fmt.Sprint(i)})
 		}
 	}
 	s.Participants[0].Role = oma.RoleAdministrator

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"notifyrelay/config"
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -76,7 +77,7 @@ func newDeliverer(o Options, hooks deliveryHooks) (*deliverer, error) {
 func (d *deliverer) start() {
 	d.take, d.cancelTake = context.WithCancel(context.Background())
 	d.work, d.cancelWork = context.WithCancel(context.Background())
-	for _, prefix := range []string{DestSubscription, DestOperator} {
+	for _, prefix := range []string{destkind.SubscriptionPrefix, destkind.OperatorPrefix} {
 		for range d.cfg.Workers {
 			d.wg.Add(1)
 			go d.worker(prefix)

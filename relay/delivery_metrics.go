@@ -5,18 +5,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"notifyrelay/destkind"
 	"notifyrelay/queue"
 )
 
 // Destination kinds, as metric labels and in GET /destinations.
 const (
-	kindSubscription = "subscription"
-	kindOperator     = "operator"
+	kindSubscription = string(destkind.Subscription)
+	kindOperator     = string(destkind.Operator)
 )
 
 // kindOf names the kind of a webhook destination id.
 func kindOf(dest string) string {
-	if strings.HasPrefix(dest, DestSubscription) {
+	if strings.HasPrefix(dest, destkind.SubscriptionPrefix) {
 		return kindSubscription
 	}
 	return kindOperator
@@ -57,7 +58,7 @@ func newDeliveryMetrics(reg prometheus.Registerer, q queue.Stats) *deliveryMetri
 	}
 	if reg != nil {
 		reg.MustRegister(m.delivered, m.retried, m.dead, m.attempt, m.endToEnd, m.inFlight)
-		for prefix, kind := range map[string]string{DestSubscription: kindSubscription, DestOperator: kindOperator} {
+		for prefix, kind := range map[string]string{destkind.SubscriptionPrefix: kindSubscription, destkind.OperatorPrefix: kindOperator} {
 			reg.MustRegister(withWork(q, prefix, kind))
 		}
 	}

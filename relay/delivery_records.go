@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"notifyrelay/destkind"
 	"notifyrelay/queue"
 )
 
@@ -67,7 +68,7 @@ type destTarget struct {
 // SHA-256, so ids are short, fixed-size and unguessable from outside.
 func operatorDest(notifyURL, key string) string {
 	sum := sha256.Sum256([]byte(notifyURL + "\x00" + key))
-	return DestOperator + hex.EncodeToString(sum[:16])
+	return destkind.OperatorPrefix + hex.EncodeToString(sum[:16])
 }
 
 // newDeliveryID returns 128 random bits in hex.

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -83,7 +84,7 @@ func (o *operatorAPI) expiredDead(ctx context.Context, id string, err error) (de
 		return deliveryView{}, false, err
 	}
 	dl, err := o.q.GetDeadLetter(ctx, id)
-	if errors.Is(err, queue.ErrNotFound) || (err == nil && !strings.HasPrefix(dl.Dest, DestOperator)) {
+	if errors.Is(err, queue.ErrNotFound) || (err == nil && !strings.HasPrefix(dl.Dest, destkind.OperatorPrefix)) {
 		return deliveryView{}, false, nil
 	}
 	if err != nil {
@@ -166,10 +167,10 @@ func (o *operatorAPI) cursor(ctx context.Context, after string) string {
 func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (deadLetterView, bool) {
 	v := deadLetterView{ID: dl.ID, Kind: kindOf(dl.Dest), Attempts: dl.Attempts, LastError: dl.Reason, DeadAt: dl.DeadAt}
 	switch {
-	case strings.HasPrefix(dl.Dest, DestOperator):
+	case strings.HasPrefix(dl.Dest, destkind.OperatorPrefix):
 		t, _, _ := o.dests.lookup(ctx, dl.Dest)
 		v.NotifyURL, v.Key = t.NotifyURL, t.Key
-	case strings.HasPrefix(dl.Dest, DestSubscription):
+	case strings.HasPrefix(dl.Dest, destkind.SubscriptionPrefix):
 		v.NotifyURL, _ = o.subs(ctx, dl.Dest)
 	default:
 		return v, false
@@ -216,7 +217,7 @@ func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
 }
 
 func isWebhookDest(dest string) bool {
-	return strings.HasPrefix(dest, DestOperator) || strings.HasPrefix(dest, DestSubscription)
+	return strings.HasPrefix(dest, destkind.OperatorPrefix) || strings.HasPrefix(dest, destkind.SubscriptionPrefix)
 }
 
 // destinationView is one element of GET /destinations.
@@ -236,7 +237,7 @@ type destinationView struct {
 func (o *operatorAPI) listDestinations(ctx *fasthttp.RequestCtx, _ api.Params) {
 	now := time.Now()
 	out := []destinationView{}
-	for _, prefix := range []string{DestOperator, DestSubscription} {
+	for _, prefix := range []string{destkind.OperatorPrefix, destkind.SubscriptionPrefix} {
 		for _, s := range o.q.Dests(prefix) {
 			out = append(out, o.destinationView(ctx, s, now))
 		}

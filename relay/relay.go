@@ -3,11 +3,8 @@
 // (operator*.go), and the workers that deliver queued notifications to webhook URLs
 // with retries, backoff, dead letters and signatures (delivery*.go, webhook*.go).
 //
-// Destination ids in the queue (the relay owns "s:" and "o:"; the bridge owns "c:"):
-//
-//	s:<subscriptionId>  a chat subscription whose notifyURL is a webhook
-//	o:<hex>             an operator destination: (notifyURL, key)
-//	c:<channelId>       a notification channel (delivered by the bridge)
+// The relay owns the queue destinations of kinds destkind.Subscription ("s:") and
+// destkind.Operator ("o:"); the bridge owns destkind.Channel ("c:").
 package relay
 
 import (
@@ -19,13 +16,6 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/config"
 	"notifyrelay/queue"
-)
-
-// Destination id prefixes.
-const (
-	DestSubscription = "s:"
-	DestOperator     = "o:"
-	DestChannel      = "c:"
 )
 
 // ChannelLookup recognises our own notification channels' callbackURLs, so that a

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -152,7 +153,7 @@ func (r *Relay) newSubscription(user string, req oma.ChatNotificationSubscriptio
 		Correlator: req.ClientCorrelator, Expires: time.Now().Add(time.Duration(d) * time.Second)}
 	s.Dest = dest
 	if dest == "" {
-		s.Dest = DestSubscription + s.ID
+		s.Dest = destkind.SubscriptionPrefix + s.ID
 	}
 	return s
 }
@@ -206,7 +207,7 @@ func (r *Relay) removeSub(ctx context.Context, s *subscription) error {
 	if err := r.forgetSub(ctx, s); err != nil {
 		return fmt.Errorf("delete subscription %s: %w", s.ID, err)
 	}
-	if strings.HasPrefix(s.Dest, DestSubscription) {
+	if strings.HasPrefix(s.Dest, destkind.SubscriptionPrefix) {
 		// The subscription is gone either way: its workers drop what a failed Delete leaves.
 		if err := r.opts.Queue.Delete(ctx, s.Dest); err != nil {
 			r.log.Warn().Err(err).Str("dest", s.Dest).Msg("drop queued notifications of a deleted subscription")
@@ -276,7 +277,7 @@ func (r *Relay) listSubscriptions(ctx *fasthttp.RequestCtx, p api.Params) {
 // subscriptionTarget is the webhook workers' view of a subscription destination
 // ("s:<id>"): its notifyURL while the subscription exists and has not expired.
 func (r *Relay) subscriptionTarget(ctx context.Context, dest string) (notifyURL string, ok bool) {
-	id, found := strings.CutPrefix(dest, DestSubscription)
+	id, found := strings.CutPrefix(dest, destkind.SubscriptionPrefix)
 	if !found {
 		return "", false
 	}
@@ -291,7 +292,7 @@ func (r *Relay) subscriptionTarget(ctx context.Context, dest string) (notifyURL 
 
 // endSubscription ends the subscription behind dest (its webhook answered 410 Gone).
 func (r *Relay) endSubscription(ctx context.Context, dest string) {
-	id, _ := strings.CutPrefix(dest, DestSubscription)
+	id, _ := strings.CutPrefix(dest, destkind.SubscriptionPrefix)
 	r.chat.mu.RLock()
 	s := r.chat.subs[id]
 	r.chat.mu.RUnlock()

@@ -5,12 +5,19 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // CheckNotification checks a document POSTed to a channel's callbackURL: well-formed
 // (strictly: no lax retry, no quote repair), one root (in JSON: an object with one
-// key), no DOCTYPE, nesting at most MaxDepth. Anything else is 400 SVC0002.
+// key), no DOCTYPE, nesting at most MaxDepth, valid UTF-8 throughout (it is relayed
+// as is: one bad byte in an OMA WebSocket frame makes the client drop the frame's
+// other notifications too), an XML declaration only at the start. Anything else is
+// 400 SVC0002.
 func CheckNotification(f Format, b []byte) *RequestError {
+	if !utf8.Valid(b) {
+		return InvalidInput("notification (not valid UTF-8)")
+	}
 	var err error
 	if f == XML {
 		_, err = parseXML(b, true)

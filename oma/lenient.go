@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -26,72 +27,154 @@ type Node struct {
 var (
 	errDoctype = errors.New("DOCTYPE not allowed")
 	errDepth   = errors.New("nesting too deep")
+	// errShape marks a stream that is not one XML document: a second root, text
+	// outside the root, an XML declaration anywhere but at the start.
+	errShape = errors.New("not a single XML document")
 )
 
-// ParseXML reads an XML document strictly, and on a syntax error once more with the
-// lax decoder (the seed's examples close their root with the wrong tag). A DOCTYPE
-// or nesting deeper than MaxDepth is refused before any retry.
+// ParseXML reads an XML document leniently, in one pass of the lax decoder: on a
+// document the strict decoder accepts it reads the same nodes, and it also takes
+// the seed's examples, which close their root with the wrong tag. It refuses what
+// the strict path refuses on principle: a DOCTYPE anywhere, nesting deeper than
+// MaxDepth, a second root, text after the root, a misplaced XML declaration.
 func ParseXML(b []byte) (*Node, error) {
-	n, err := parseXML(b, true)
-	if err == nil || errors.Is(err, errDoctype) || errors.Is(err, errDepth) {
-		return n, err
-	}
 	return parseXML(b, false)
 }
 
+// xmlFrame is an open element and its text so far: text is appended to, never
+// rebuilt, so a text split by many comments or PIs costs linear time.
+type xmlFrame struct {
+	n    *Node
+	text []byte
+}
+
+type xmlReader struct {
+	b     []byte
+	d     *xml.Decoder
+	stack []xmlFrame
+	root  *Node
+}
+
 func parseXML(b []byte, strict bool) (*Node, error) {
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.Strict = strict
-	var stack []*Node
-	var root *Node
+	r := &xmlReader{b: b, d: xml.NewDecoder(bytes.NewReader(b))}
+	r.d.Strict = strict
 	for {
-		tok, err := d.Token()
+		at := r.d.InputOffset()
+		tok, err := r.d.Token()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			return r.misclosed(err)
+		}
+		if err := checkToken(tok, b[:at], len(r.stack), r.root != nil); err != nil {
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.Directive:
-			if isDoctype(t) {
-				return nil, errDoctype
-			}
-		case xml.StartElement:
-			if len(stack) >= MaxDepth {
-				return nil, errDepth
-			}
-			if root != nil && len(stack) == 0 {
-				return nil, errors.New("more than one root element")
-			}
-			n := startNode(t)
-			if len(stack) > 0 {
-				top := stack[len(stack)-1]
-				top.Kids = append(top.Kids, n)
-			} else {
-				root = n
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			if len(stack) > 0 {
-				top := stack[len(stack)-1]
-				top.Text = strings.TrimSpace(top.Text)
-				stack = stack[:len(stack)-1]
-			}
-			if len(stack) == 0 && !strict {
-				return root, nil // the lax decoder repeats a mismatched end tag: stop at the root's end
-			}
-		case xml.CharData:
-			if len(stack) > 0 {
-				stack[len(stack)-1].Text += string(t)
-			}
-		}
+		r.take(tok)
 	}
-	if root == nil {
+	if r.root == nil {
 		return nil, errors.New("no root element")
 	}
-	return root, nil
+	return r.root, nil
 }
+
+func (r *xmlReader) take(tok xml.Token) {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		n := startNode(t)
+		if len(r.stack) > 0 {
+			top := r.stack[len(r.stack)-1].n
+			top.Kids = append(top.Kids, n)
+		} else {
+			r.root = n
+		}
+		r.stack = append(r.stack, xmlFrame{n: n})
+	case xml.EndElement:
+		r.pop()
+	case xml.CharData:
+		if len(r.stack) > 0 {
+			top := &r.stack[len(r.stack)-1]
+			top.text = append(top.text, t...)
+		}
+	}
+}
+
+func (r *xmlReader) pop() {
+	top := r.stack[len(r.stack)-1]
+	top.n.Text = strings.TrimSpace(string(top.text))
+	r.stack = r.stack[:len(r.stack)-1]
+}
+
+// misclosed handles a decoding error. The lax decoder closes a root at a
+// mismatched end tag and then refuses that tag: the document ends there, and what
+// follows must still be nothing but space, comments and PIs. Any other error stands.
+func (r *xmlReader) misclosed(err error) (*Node, error) {
+	if len(r.stack) > 0 || r.root == nil || r.d.Strict || !strayEnd(err) {
+		return nil, err
+	}
+	return r.root, checkTail(r.b[r.d.InputOffset():])
+}
+
+// checkToken refuses, in either pass, what makes b not one safe document: a
+// DOCTYPE anywhere, nesting deeper than MaxDepth, a second root, text outside the
+// root, an XML declaration after anything but a BOM and white space (before is the
+// input read ahead of tok).
+func checkToken(tok xml.Token, before []byte, depth int, rooted bool) error {
+	switch t := tok.(type) {
+	case xml.Directive:
+		if isDoctype(t) {
+			return errDoctype
+		}
+	case xml.StartElement:
+		if depth >= MaxDepth {
+			return errDepth
+		}
+		if depth == 0 && rooted {
+			return fmt.Errorf("%w: more than one root element", errShape)
+		}
+	case xml.CharData:
+		if depth == 0 && len(bytes.Trim(t, xmlSpace)) > 0 {
+			return fmt.Errorf("%w: text outside the root element", errShape)
+		}
+	case xml.ProcInst:
+		if strings.EqualFold(t.Target, "xml") && len(bytes.Trim(before, xmlSpace)) > 0 {
+			return fmt.Errorf("%w: XML declaration not at the start", errShape)
+		}
+	}
+	return nil
+}
+
+func strayEnd(err error) bool {
+	var se *xml.SyntaxError
+	return errors.As(err, &se) && strings.HasPrefix(se.Msg, "unexpected end element")
+}
+
+// checkTail checks what follows a root the lax decoder closed: stray end tags are
+// skipped, anything checkToken refuses after a root is refused.
+func checkTail(rest []byte) error {
+	for {
+		d := xml.NewDecoder(bytes.NewReader(rest))
+		for {
+			tok, err := d.Token()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil && strayEnd(err) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := checkToken(tok, []byte("<root/>"), 0, true); err != nil {
+				return err
+			}
+		}
+		rest = rest[d.InputOffset():]
+	}
+}
+
+// xmlSpace is what may surround the root: XML white space, and a BOM at the start.
+const xmlSpace = " \t\r\n\ufeff"
 
 func isDoctype(d xml.Directive) bool {
 	s := strings.TrimSpace(string(d))

@@ -56,6 +56,8 @@ func TestBadInput(t *testing.T) {
 		{"icon not an image", msgs, "multipart/form-data; boundary=b", "--b\r\nContent-Type: application/json\r\n\r\n" +
 			`{"chatSessionData":{"icon":"cid:a"}}` + "\r\n--b\r\nContent-Type: image/png\r\nContent-ID: <a>\r\n\r\nnot a png\r\n--b--\r\n", auth, 400, "SVC0002"},
 		{"doctype", msgs, ax, `<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>` + xml(`<subject>&b;</subject>`), auth, 400, "SVC0002"},
+		{"doctype after a wrongly closed root", msgs, ax, `<chat:chatSessionData xmlns:chat="urn:oma:xml:rest:netapi:chat:1"><subject>x</subject></chat:chatMessage><!DOCTYPE x [<!ENTITY a "b">]>`, auth, 400, "SVC0002"},
+		{"second root after a wrongly closed root", msgs, ax, `<chat:chatSessionData xmlns:chat="urn:oma:xml:rest:netapi:chat:1"><subject>x</subject></chat:chatMessage><chatSessionData><subject>y</subject></chatSessionData>`, auth, 400, "SVC0002"},
 		{"too deep", msgs, ax, xml(`<subject>x</subject>` + strings.Repeat("<a>", 40) + strings.Repeat("</a>", 40)), auth, 400, "SVC0002"},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -21,6 +22,9 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),          // "this network"
 	netip.MustParsePrefix("100.64.0.0/10"),      // carrier-grade NAT
 	netip.MustParsePrefix("192.0.0.0/24"),       // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),       // documentation (TEST-NET-1)
+	netip.MustParsePrefix("198.51.100.0/24"),    // documentation (TEST-NET-2)
+	netip.MustParsePrefix("203.0.113.0/24"),     // documentation (TEST-NET-3)
 	netip.MustParsePrefix("198.18.0.0/15"),      // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),        // reserved, broadcast
 	netip.MustParsePrefix("64:ff9b::/96"),       // NAT64: embeds an IPv4 address
@@ -65,6 +69,11 @@ func checkTarget(ctx context.Context, rawURL string, allowPrivate bool) error {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" {
 		return errors.New("notifyURL must be an absolute http or https URL")
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return errors.New("notifyURL port must be 1-65535")
+		}
+	}
 	if allowPrivate {
 		return nil
 	}
@@ -82,7 +91,7 @@ func checkHost(ctx context.Context, host string) error {
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", host, err)
+		return hideResolver(err)
 	}
 	for _, ip := range ips {
 		if privateAddr(ip) {
@@ -104,4 +113,31 @@ func refusePrivateDial(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", errBlockedTarget, address)
 	}
 	return nil
+}
+
+// dnsFailure is a failed name lookup told without the resolver's address (which
+// net.DNSError names): lastError and 400 texts reach clients.
+type dnsFailure struct {
+	host, reason string
+	timeout      bool
+}
+
+func (e *dnsFailure) Error() string   { return "DNS lookup failed for " + e.host + ": " + e.reason }
+func (e *dnsFailure) Timeout() bool   { return e.timeout }
+func (e *dnsFailure) Temporary() bool { return e.timeout }
+
+// hideResolver replaces a DNS error by a dnsFailure; other errors pass unchanged.
+func hideResolver(err error) error {
+	var de *net.DNSError
+	if !errors.As(err, &de) {
+		return err
+	}
+	reason := "no such host"
+	switch {
+	case de.IsTimeout:
+		reason = "timeout"
+	case !de.IsNotFound:
+		reason = "lookup error"
+	}
+	return &dnsFailure{host: de.Name, reason: reason, timeout: de.IsTimeout}
 }

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"strings"
 	"testing"
+
+	"notifyrelay/config"
+	"notifyrelay/oma"
 )
 
 func TestPrivateAddr(t *testing.T) {
@@ -80,4 +85,58 @@ func TestDialRefusesPrivateAddress(t *testing.T) {
 			t.Errorf("%s: %v, want blocked", host, err)
 		}
 	}
+}
+
+// Issue 16, F8: ports outside 1–65535 are refused whatever allow_private_targets
+// says; the documentation and benchmarking ranges are refused like private ones.
+func TestCheckTargetPortsAndReservedRanges(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{"http://93.184.216.34:99999/", "http://93.184.216.34:0/", "http://93.184.216.34:65536/", "http://127.0.0.1:70000/"} {
+		for _, allow := range []bool{false, true} {
+			if err := checkTarget(ctx, u, allow); err == nil {
+				t.Errorf("%s (allow_private_targets %v): accepted", u, allow)
+			}
+		}
+	}
+	for _, u := range []string{"http://93.184.216.34:1/", "http://93.184.216.34:65535/", "https://93.184.216.34/"} {
+		if err := checkTarget(ctx, u, false); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://192.0.2.1/", "http://198.51.100.7/", "http://203.0.113.9:8080/", "http://198.19.255.1/", "http://[::ffff:203.0.113.9]/"} {
+		if err := checkTarget(ctx, u, false); !errors.Is(err, errBlockedTarget) {
+			t.Errorf("%s: %v, want blocked", u, err)
+		}
+	}
+}
+
+// A name that does not resolve is reported as such, without the resolver's address
+// (which the error of the Go resolver names).
+func TestDNSFailureHidesResolver(t *testing.T) {
+	const u = "http://no-such-host.invalid/hook"
+	err := checkTarget(context.Background(), u, false)
+	if err == nil || !strings.Contains(err.Error(), "DNS lookup failed") || resolverNamed(err.Error()) {
+		t.Errorf("acceptance: %v", err)
+	}
+	cfg := config.Default().Delivery
+	cfg.AllowPrivateTargets = true
+	res := newWebhookClient(cfg, nil).post(u, "id-1", oma.Envelope{ContentType: "application/json", Body: []byte(`{}`)})
+	if d := res.describe(); !strings.Contains(d, "DNS lookup failed") || resolverNamed(d) {
+		t.Errorf("delivery: %s", d)
+	}
+}
+
+// resolverNamed reports whether s names a nameserver of /etc/resolv.conf, or says
+// "on <server>" the way net.DNSError does.
+func resolverNamed(s string) bool {
+	if strings.Contains(s, " on ") {
+		return true
+	}
+	conf, _ := os.ReadFile("/etc/resolv.conf")
+	for _, line := range strings.Split(string(conf), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "nameserver" && strings.Contains(s, f[1]) {
+			return true
+		}
+	}
+	return false
 }

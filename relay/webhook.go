@@ -159,7 +159,7 @@ func (t *connTracker) dialer(d *net.Dialer) fasthttp.DialFuncWithTimeout {
 		defer cancel()
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return nil, err
+			return nil, hideResolver(err)
 		}
 		tc := &trackedConn{Conn: conn, t: t}
 		t.mu.Lock()

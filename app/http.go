@@ -26,6 +26,7 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		WriteTimeout:                 60 * time.Second,
 		IdleTimeout:                  120 * time.Second,
 		ErrorHandler:                 a.handleServerError,
+		Logger:                       fasthttpLogger{log: a.log},
 		NoDefaultDate:                false,
 		CloseOnShutdown:              true,
 		// The bridge owns the WebSockets it hijacks (and closes them): fasthttp then

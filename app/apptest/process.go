@@ -29,6 +29,26 @@ type ProcOptions struct {
 	DataDir string   // required: reuse it across restarts
 	Args    []string // extra `serve` flags, e.g. --config FILE
 	Env     []string // extra NOTIFYRELAY_* variables, "KEY=value"
+	Output  *Output  // if set, gets every line of the child's stdout and stderr
+}
+
+// Output collects a child's stdout and stderr lines; safe for concurrent use.
+type Output struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+// String is everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 var (
@@ -65,6 +85,9 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", o.DataDir, "--log-level", "info"}, o.Args...)
 	cmd := exec.Command(Binary(t), args...)
 	cmd.Env = append(os.Environ(), o.Env...)
+	if o.Output != nil {
+		cmd.Stdout = o.Output
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +97,7 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 	}
 	p := &Proc{cmd: cmd, done: make(chan struct{})}
 	addr := make(chan string, 1)
-	go p.readLog(t, stderr, addr)
+	go p.readLog(t, stderr, addr, o.Output)
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Kill)
 	select {
@@ -92,11 +115,14 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 
 // readLog forwards the child's log lines to the test log and reports the listen
 // address from the "notifyrelay started" line.
-func (p *Proc) readLog(t testing.TB, r io.Reader, addr chan<- string) {
+func (p *Proc) readLog(t testing.TB, r io.Reader, addr chan<- string, out *Output) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if out != nil {
+			_, _ = out.Write([]byte(line + "\n"))
+		}
 		var rec struct{ Message, Listen string }
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "notifyrelay started" {
 			addr <- rec.Listen

@@ -128,3 +128,29 @@ func TestInterruptGivesPartialReport(t *testing.T) {
 		t.Errorf("not a partial report: %+v\n%s", r.report, r.out)
 	}
 }
+
+// --ceiling runs the same load on the in-process reference server first: both
+// runs deliver everything, and the report carries both and the ratios.
+func TestCeilingRunsBothAndReportsRatios(t *testing.T) {
+	target := startServer(t)
+	for _, args := range [][]string{
+		{"chat", "--count", "60", "--max", "--groups", "3", "--participants", "4", "--receivers", "mixed", "--ws-mode", "oma"},
+		{"chat", "--duration", "1s", "--rate", "100", "--groups", "2", "--participants", "3", "--changers", "2", "--receivers", "websocket", "--format", "xml"},
+		{"relay", "--count", "100", "--max", "--destinations", "4", "--fail-rate", "0.2"},
+	} {
+		r := runTool(t, context.Background(), target, nil, append(args, "--ceiling")...)
+		checkClean(t, r)
+		c := r.report.Ceiling
+		if c == nil || !strings.HasPrefix(c.Target, "http://127.0.0.1:") || c.Target == target {
+			t.Fatalf("%v: no ceiling run in the report: %+v", args, c)
+		}
+		checkClean(t, toolRun{code: r.code, report: *c})
+		v := r.report.VsCeiling
+		if v == nil || v.AcceptedPerSec <= 0 || v.DeliveredPerSec <= 0 || v.LatencyP99 <= 0 {
+			t.Errorf("%v: ratios %+v", args, v)
+		}
+		if !strings.Contains(r.out, "ceiling (in-process") || !strings.Contains(r.out, "vs ceiling") {
+			t.Errorf("%v: table lacks the ceiling:\n%s", args, r.out)
+		}
+	}
+}

@@ -150,6 +150,12 @@ func (r *Report) WriteHTML(path string) error {
 			svgs = append(svgs, c.svg())
 		}
 	}
+	if r.Ceiling != nil {
+		for _, c := range r.Ceiling.charts() {
+			c.Title += " — ceiling"
+			svgs = append(svgs, c.svg())
+		}
+	}
 	var out bytes.Buffer
 	if err := pageTmpl.Execute(&out, map[string]any{"R": r, "Table": table.String(), "Charts": svgs}); err != nil {
 		return fmt.Errorf("report HTML: %w", err)

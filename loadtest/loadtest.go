@@ -38,6 +38,7 @@ type Options struct {
 	Connections                    int
 	ServerPID                      int
 	MetricsURL                     string
+	Ceiling                        bool // run the load against the in-process reference server first
 
 	// drop, when set, is asked for each received notification; true throws it away
 	// before it is counted. Tests use it to prove that loss is detected.
@@ -75,6 +76,9 @@ Scenarios:
              receiver (--receivers webhook|websocket|longpoll|mixed)
   channels   --connections idle WebSocket channels held for --duration; server memory per
              connection from --server-pid or /metrics
+
+With --ceiling (chat, relay) the same load runs first against an in-process in-memory
+reference server; the report shows both runs and the target's ratios to it.
 
 Exit status: 0 all delivered, 1 something was lost, 2 bad usage, 3 setup failed.
 
@@ -128,6 +132,7 @@ func newFlags(o *Options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Connections, "connections", 1000, "channels: idle WebSocket channels")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "channels: read the server's memory from /proc/PID/status")
 	fs.StringVar(&o.MetricsURL, "metrics-url", "", "channels: /metrics URL (default: target's /metrics)")
+	fs.BoolVar(&o.Ceiling, "ceiling", false, "chat, relay: first run the same load against an in-process in-memory reference server, then report the target's figures as ratios of it")
 	return fs
 }
 
@@ -161,6 +166,7 @@ func (o *Options) check(fs *flag.FlagSet) error {
 		{o.Destinations > 0, "--destinations must be positive"},
 		{o.FailRate >= 0 && o.FailRate < 1, "--fail-rate must be in [0, 1)"},
 		{o.Connections > 0, "--connections must be positive"},
+		{!o.Ceiling || o.Scenario != "channels", "--ceiling applies to chat and relay"},
 	}
 	for _, c := range checks {
 		if !c.ok {

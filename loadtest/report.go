@@ -30,6 +30,8 @@ type Report struct {
 	Errors          map[string]int64  `json:"errors"`
 	Memory          *Memory           `json:"memory,omitempty"`
 	Timeline        []Point           `json:"timeline"`
+	Ceiling         *Report           `json:"ceiling,omitempty"`   // --ceiling: the same load on the reference server
+	VsCeiling       *Ratio            `json:"vsCeiling,omitempty"` // this run's figures over the ceiling's
 }
 
 // Memory is the server's resident memory around opening the idle connections.
@@ -43,10 +45,10 @@ type Memory struct {
 	ClientOpenSecs float64 `json:"openSeconds"`
 }
 
-// Failed reports whether anything accepted was not delivered, or an idle connection
-// was dropped.
+// Failed reports whether anything accepted was not delivered (by the target or
+// the ceiling), or an idle connection was dropped.
 func (r *Report) Failed() bool {
-	return r.Counts.Lost > 0 || (r.Memory != nil && r.Memory.Dropped > 0)
+	return r.Counts.Lost > 0 || (r.Memory != nil && r.Memory.Dropped > 0) || (r.Ceiling != nil && r.Ceiling.Failed())
 }
 
 // rates fills the per-second figures. Deliveries count over send and drain time.
@@ -59,9 +61,23 @@ func (r *Report) rates() {
 	}
 }
 
-// WriteTable prints the human report.
+// WriteTable prints the human report: with --ceiling, the ceiling's run, then the
+// target's, then the ratios.
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if r.Ceiling != nil {
+		fmt.Fprintln(tw, "ceiling (in-process in-memory reference server)")
+		r.Ceiling.writeRows(tw)
+		fmt.Fprintln(tw, "\ntarget")
+	}
+	r.writeRows(tw)
+	if r.VsCeiling != nil {
+		r.VsCeiling.writeRows(tw)
+	}
+	_ = tw.Flush()
+}
+
+func (r *Report) writeRows(tw io.Writer) {
 	state := "complete"
 	if r.Interrupted {
 		state = "INTERRUPTED (partial)"
@@ -79,7 +95,6 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, k := range errorKinds(r.Errors) {
 		fmt.Fprintf(tw, "error: %s\t%d\n", k, r.Errors[k])
 	}
-	_ = tw.Flush()
 }
 
 func (r *Report) writeDelivery(tw io.Writer) {

@@ -71,17 +71,21 @@ func (e *env) record(stream string, seq int, began time.Time, err error) {
 
 func run(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 	raiseNoFile(stderr)
-	e := newEnv(o, stderr)
-	sc := newScenario(e)
-	fmt.Fprintf(stderr, "loadtest %s: setting up against %s\n", o.Scenario, o.Target)
-	if err := sc.Setup(ctx); err != nil {
-		fmt.Fprintln(stderr, "notifyrelay loadtest: setup:", err)
-		sc.Close()
-		return exitSetup
+	var ceil *Report
+	if o.Ceiling {
+		var code int
+		if ceil, code = runCeiling(ctx, o, stderr); ceil == nil {
+			return code
+		}
 	}
-	r := e.drive(ctx, sc)
-	sc.Finish(context.WithoutCancel(ctx), r)
-	sc.Close()
+	r := ceil // after Ctrl-C during the ceiling's run: its partial report
+	if ceil == nil || ctx.Err() == nil {
+		var code int
+		if r, code = runOnce(ctx, o, stderr); r == nil {
+			return code
+		}
+		r.setCeiling(ceil)
+	}
 	r.WriteTable(stdout)
 	if err := writeFiles(r, o); err != nil {
 		fmt.Fprintln(stderr, "notifyrelay loadtest:", err)
@@ -90,6 +94,23 @@ func run(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 		return exitLost
 	}
 	return exitOK
+}
+
+// runOnce sets up, drives and cleans up one run against o.Target. A nil report
+// comes with the exit code of a failed setup.
+func runOnce(ctx context.Context, o Options, stderr io.Writer) (*Report, int) {
+	e := newEnv(o, stderr)
+	sc := newScenario(e)
+	fmt.Fprintf(stderr, "loadtest %s: setting up against %s\n", o.Scenario, o.Target)
+	if err := sc.Setup(ctx); err != nil {
+		fmt.Fprintln(stderr, "notifyrelay loadtest: setup:", err)
+		sc.Close()
+		return nil, exitSetup
+	}
+	r := e.drive(ctx, sc)
+	sc.Finish(context.WithoutCancel(ctx), r)
+	sc.Close()
+	return r, exitOK
 }
 
 func newScenario(e *env) scenario {

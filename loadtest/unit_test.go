@@ -177,6 +177,14 @@ func TestReportFiles(t *testing.T) {
 
 // checkReportFiles checks that the JSON parses and the HTML page carries both plots
 // (when there was a sending phase) with nothing loaded from elsewhere.
+// plots is the number of charts a report's page has: two per run.
+func plots(r Report) int {
+	if r.Ceiling != nil {
+		return 4
+	}
+	return 2
+}
+
 func checkReportFiles(t *testing.T, jsonPath, htmlPath string) Report {
 	t.Helper()
 	b, err := os.ReadFile(jsonPath)
@@ -196,8 +204,11 @@ func checkReportFiles(t *testing.T, jsonPath, htmlPath string) Report {
 		if !strings.Contains(page, "memory per connection") && !strings.Contains(page, "server memory") {
 			t.Errorf("HTML report of channels lacks the memory figures")
 		}
-	} else if strings.Count(page, "<svg") != 2 || !strings.Contains(page, "<polyline") || !strings.Contains(page, "Throughput") || !strings.Contains(page, "latency percentiles") {
+	} else if strings.Count(page, "<svg") != plots(back) || !strings.Contains(page, "<polyline") || !strings.Contains(page, "Throughput") || !strings.Contains(page, "latency percentiles") {
 		t.Errorf("HTML report lacks its plots")
+	}
+	if back.Ceiling != nil && (!strings.Contains(page, "vs ceiling") || !strings.Contains(page, "— ceiling")) {
+		t.Errorf("HTML report lacks the ceiling")
 	}
 	for _, ext := range []string{"<script src", "<link ", "https://cdn", "@import"} {
 		if strings.Contains(page, ext) {

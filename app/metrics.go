@@ -93,15 +93,27 @@ func newCountingQueue(e queue.Engine, reg prometheus.Registerer) queue.Engine {
 
 // Append implements queue.Queue, counting what was made durable.
 func (c *countingQueue) Append(ctx context.Context, w queue.Write) ([]uint64, error) {
-	seqs, err := c.Engine.Append(ctx, w)
-	if err == nil {
-		for i := range w.Entries {
-			if counter := c.accepted[destkind.Of(w.Entries[i].Dest)]; counter != nil {
-				counter.Inc()
-			}
+	return c.Enqueue(ctx, w)()
+}
+
+// Enqueue implements queue.Queue, counting what was made durable.
+func (c *countingQueue) Enqueue(ctx context.Context, w queue.Write) func() ([]uint64, error) {
+	wait := c.Engine.Enqueue(ctx, w)
+	return func() ([]uint64, error) {
+		seqs, err := wait()
+		if err == nil {
+			c.count(w.Entries)
+		}
+		return seqs, err
+	}
+}
+
+func (c *countingQueue) count(es []queue.Entry) {
+	for i := range es {
+		if counter := c.accepted[destkind.Of(es[i].Dest)]; counter != nil {
+			counter.Inc()
 		}
 	}
-	return seqs, err
 }
 
 // countingWatcher is a countingQueue over an engine with queue.FuncWatcher, passed

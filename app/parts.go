@@ -27,11 +27,19 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 		Help:    "Duration of one group commit, its fsync included.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
-	reg.MustRegister(batch, fsync)
-	opts := queue.BadgerOptions{OnCommit: func(n int, took time.Duration) {
-		batch.Observe(float64(n))
-		fsync.Observe(took.Seconds())
-	}}
+	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "notifyrelay_queue_checkpoints_total",
+		Help: "Checkpoints written: acknowledgements up to the last one survive a crash.",
+	})
+	reg.MustRegister(batch, fsync, checkpoints)
+	opts := queue.BadgerOptions{
+		CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+		OnCommit: func(n int, took time.Duration) {
+			batch.Observe(float64(n))
+			fsync.Observe(took.Seconds())
+		},
+		OnCheckpoint: checkpoints.Inc,
+	}
 	return queue.OpenBadger(cfg.DataDir, opts, log.With().Str("component", "queue").Logger())
 }
 

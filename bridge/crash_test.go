@@ -38,6 +38,7 @@ func TestAckModeAcrossSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAcked(t, p.URL, res)
+	waitCheckpoints(t, p.URL, 2) // the ack is durable: it must not come again
 	for i := 21; i <= 30; i++ {
 		post(t, cb, i)
 	}
@@ -129,4 +130,42 @@ func waitAcked(t *testing.T, base, _ string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("ack not applied")
+}
+
+// waitCheckpoints waits until the queue has written n more checkpoints: then every
+// acknowledgement made before the wait began is durable.
+func waitCheckpoints(t *testing.T, base string, n int) {
+	t.Helper()
+	from := -1
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c := metricValue(t, base, "notifyrelay_queue_checkpoints_total"); from < 0 {
+			from = c
+		} else if c >= from+n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no checkpoint written")
+}
+
+// metricValue reads an integer metric without labels from /metrics.
+func metricValue(t *testing.T, base, name string) int {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, v)
+			}
+			return int(n)
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -27,6 +27,14 @@ type Config struct {
 	Chat            Chat     `yaml:"chat"`
 	Channels        Channels `yaml:"channels"`
 	Limits          Limits   `yaml:"limits"`
+	Queue           Queue    `yaml:"queue"`
+}
+
+// Queue tunes the durable queue.
+type Queue struct {
+	// CheckpointInterval is how often acknowledgements are written: after a crash,
+	// what was acknowledged within the last interval is delivered again.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
 // Auth lists the bearer tokens. No tokens: authentication is off.
@@ -104,6 +112,7 @@ func Default() Config {
 		Chat:     Chat{StatusNotification: "delivered", MaxDuration: 86400},
 		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second)},
 		Limits:   Limits{MaxBody: Size(1 << 20)},
+		Queue:    Queue{CheckpointInterval: Duration(100 * time.Millisecond)},
 	}
 }
 
@@ -125,6 +134,9 @@ func (c *Config) Validate() error {
 		func() error { return atLeast("chat.max_duration", c.Chat.MaxDuration, 1) },
 		c.checkChannels,
 		func() error { return atLeast("limits.max_body", int(c.Limits.MaxBody), 1024) },
+		func() error {
+			return positive("queue.checkpoint_interval", c.Queue.CheckpointInterval.D())
+		},
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -15,8 +15,9 @@ import (
 
 // Badger is the embedded, durable engine: github.com/dgraph-io/badger/v4 in one data
 // directory. Append returns only after its commit is fsync'd; concurrent callers share
-// commits. Memory is O(destinations), never O(entries): entries stay on disk, and the
-// scheduler keeps one small record per destination. See codec.go for the key layout.
+// commits. Entries stay on disk (and recent ones in a bounded cache); memory holds one
+// small record per destination and a 16-byte ref per queued entry. See codec.go for
+// the key layout and checkpoint.go for when acknowledgements are written.
 type Badger struct {
 	*engine
 	dir string
@@ -51,6 +52,13 @@ type BadgerOptions struct {
 	NumCompactors int
 	// MaxBatch caps the requests in one group commit (default 1024).
 	MaxBatch int
+	// CheckpointInterval is how often acknowledgements (cursor moves) and staged
+	// records are written (default DefaultCheckpointInterval). After a crash, what
+	// was acknowledged within the last interval is delivered again.
+	CheckpointInterval time.Duration
+	// CacheBytes bounds the cache of recently appended log values that consumers read
+	// from (default 16 MiB).
+	CacheBytes int
 	// GCInterval is how often value log GC runs (default 5 s; negative: never). Every
 	// acknowledged entry leaves garbage in the value log: at full speed (~30 MB/s) a
 	// minute between runs let 2 GB pile up; 5 s keeps it to a few hundred MB.
@@ -59,6 +67,9 @@ type BadgerOptions struct {
 	// with the number of requests it carried and how long the commit (with its
 	// fsync) took. It must return quickly: it runs on the write path.
 	OnCommit func(requests int, took time.Duration)
+	// OnCheckpoint, if set, is called by the writer after every checkpoint committed:
+	// every Ack made before the previous call is durable. It must return quickly.
+	OnCheckpoint func()
 	// NoSync turns fsync off. Then Append survives a process crash but not power loss:
 	// for tests and benchmarks only, never in production.
 	NoSync bool
@@ -82,6 +93,12 @@ func (o BadgerOptions) withDefaults() BadgerOptions {
 	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1024
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 16 << 20
 	}
 	if o.GCInterval == 0 {
 		o.GCInterval = 5 * time.Second
@@ -119,8 +136,11 @@ func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, er
 	if err != nil {
 		return nil, err
 	}
-	e := newEngine(kv, log, opts.MaxBatch)
+	e := newEngine(kv, log, engineOptions{maxBatch: opts.MaxBatch,
+		checkpointEvery: opts.CheckpointInterval, cacheBytes: opts.CacheBytes,
+		compactAt: 4 * opts.ValueLogFileSize})
 	e.onCommit = opts.OnCommit
+	e.onCheckpoint = opts.OnCheckpoint
 	if err := e.start(); err != nil {
 		_ = kv.close()
 		return nil, fmt.Errorf("queue: open %q: %w", dir, err)
@@ -170,6 +190,7 @@ type badgerKV struct {
 	log  zerolog.Logger
 	stop chan struct{}
 	wg   sync.WaitGroup
+	gcMu sync.Mutex // one of compact and collect at a time
 }
 
 func newBadgerKV(db *badger.DB, gcEvery time.Duration, log zerolog.Logger) *badgerKV {
@@ -202,6 +223,8 @@ func (kv *badgerKV) runGC(every time.Duration) {
 
 // collect runs value log GC until no file qualifies or the queue closes.
 func (kv *badgerKV) collect() {
+	kv.gcMu.Lock()
+	defer kv.gcMu.Unlock()
 	for kv.db.RunValueLogGC(0.5) == nil {
 		select {
 		case <-kv.stop:
@@ -209,6 +232,32 @@ func (kv *badgerKV) collect() {
 		default:
 		}
 	}
+}
+
+// compact makes Badger learn which value log entries are garbage, which it otherwise
+// does only when compaction meets a deleted key: with one key per Append, memtables
+// fill slowly, and an idle server never compacts. It flushes the memtables (Badger's
+// only public way is dropping a prefix, here that of a sentinel key written for it),
+// compacts the tree into one level, then frees what value log files it can.
+func (kv *badgerKV) compact() error {
+	kv.gcMu.Lock()
+	txn := kv.db.NewTransaction(true)
+	err := txn.Set([]byte{nsFlush}, []byte{1})
+	if err == nil {
+		err = txn.Commit()
+	}
+	if err == nil {
+		err = kv.db.DropPrefix([]byte{nsFlush})
+	}
+	if err == nil {
+		err = kv.db.Flatten(1)
+	}
+	kv.gcMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("queue: compact storage: %w", err)
+	}
+	kv.collect()
+	return nil
 }
 
 func (kv *badgerKV) begin() kvTxn { return badgerTxn{kv.db.NewTransaction(true)} }

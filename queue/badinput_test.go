@@ -80,10 +80,7 @@ func TestLimitsAccepted(t *testing.T) {
 // the writes sharing its batch succeed.
 func TestWriteTooBigAlone(t *testing.T) {
 	e := openBadgerT(t, t.TempDir())
-	var huge Write
-	for i := 0; i < 40000; i++ {
-		huge.Entries = append(huge.Entries, entry("huge", fmt.Sprint(i), "0123456789"))
-	}
+	huge := hugeWrite()
 	var wg sync.WaitGroup
 	errs := make([]error, 9)
 	for i := range errs {
@@ -216,7 +213,7 @@ func TestBatchIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(kv, testLogger(t), 1024)
+	e := newEngine(kv, testLogger(t), engineOptions{maxBatch: 1024, cacheBytes: 1 << 20})
 	t.Cleanup(func() { _ = kv.close() })
 	run := func(reqs ...*request) []error {
 		for _, r := range reqs {
@@ -230,35 +227,41 @@ func TestBatchIsolation(t *testing.T) {
 		return errs
 	}
 	run(appendRequest(Write{Entries: []Entry{entry("x", "dead", "x")}}))
-	run(&request{op: opDeadLetter, dest: "x", seq: 1})
-	var huge Write
-	for i := 0; i < 40000; i++ {
-		huge.Entries = append(huge.Entries, entry("huge", fmt.Sprint(i), "0123456789"))
+	if err := run(&request{op: opDeadLetter, dest: "x", seq: 1})[0]; err != nil {
+		t.Fatal(err)
 	}
+	huge := hugeWrite()
 	errs := run(
 		appendRequest(Write{Entries: []Entry{entry("ok", "1", "a")}}),
 		appendRequest(huge),
 		&request{op: opRetry, dest: "ok", seq: 2},
 		appendRequest(Write{Entries: []Entry{entry("ok", "2", "b")}}),
 		appendRequest(Write{Entries: []Entry{entry("ok", "dead", "c")}}),
-		&request{op: opAck, dest: "ok", seq: 1},
 	)
-	want := []error{nil, ErrEntryTooBig, ErrNotHead, nil, ErrDuplicateID, nil}
+	want := []error{nil, ErrEntryTooBig, ErrNotHead, nil, ErrDuplicateID}
 	for i, err := range errs {
 		if want[i] == nil && err != nil || want[i] != nil && !errors.Is(err, want[i]) {
 			t.Fatalf("request %d: %v, want %v", i, err, want[i])
 		}
 	}
 	st := e.sched.destStats("ok")
-	if st.Depth != 1 || e.sched.destStats("huge").Depth != 0 {
+	if st.Depth != 2 || e.sched.destStats("huge").Depth != 0 {
 		t.Fatalf("after batch: ok %+v, huge %+v", st, e.sched.destStats("huge"))
 	}
+}
+
+// hugeWrite is too big for one commit: 40,000 records (each its own key) and an entry.
+func hugeWrite() Write {
+	w := Write{Entries: []Entry{entry("huge", "h", "x")}}
+	for i := 0; i < 40000; i++ {
+		w.Records = append(w.Records, Record{Key: fmt.Appendf(nil, "huge/%d", i), Value: []byte("0123456789")})
+	}
+	return w
 }
 
 // TestBigRemoval acks and deletes more entries than one commit removes.
 func TestBigRemoval(t *testing.T) {
 	b := openBadgerT(t, t.TempDir())
-	b.trimChunk = 100 // set before any request reaches the writer
 	ctx := ctxT(t)
 	for _, dest := range []string{"ack", "del"} {
 		var w Write

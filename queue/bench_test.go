@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -88,8 +89,9 @@ func rawAppend(b *testing.B, db *badger.DB, n int) {
 		txn := db.NewTransaction(true)
 		for i := 0; i < 64 && done < n; i++ {
 			rawSeq++
-			e := Entry{ID: fmt.Sprint(rawSeq), Data: payload512, Enqueued: time.Now()}
-			if err := txn.Set(entryKey("bench/raw", rawSeq), encodeEntry(e)); err != nil {
+			key := binary.BigEndian.AppendUint64([]byte("ebench/raw"), rawSeq)
+			val := appendTime(appendString(nil, fmt.Sprint(rawSeq)), time.Now())
+			if err := txn.Set(key, append(val, payload512...)); err != nil {
 				b.Fatal(err)
 			}
 			done++

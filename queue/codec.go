@@ -10,54 +10,54 @@ import (
 // Key layout. Every key starts with a one-byte namespace, so the caller's record keys
 // (arbitrary bytes) can never collide with the queue's own keys:
 //
-//	'm' dest                       → meta: head, next seq (as of the last meta write:
-//	                                 appends do not rewrite it; open takes one past
-//	                                 the last entry key), head attempts, last error
-//	'e' len(dest):u16 dest seq:u64 → entry: enqueued, id, data (seq big endian, so a
-//	                                 destination's entries sort in seq order; the length
-//	                                 prefix keeps "a" from matching "ab"'s entries)
+//	'l' logID:u64                  → one log value: every entry of one Append (or a
+//	                                 part of a large one), see encodeLog. Log ids grow
+//	                                 by one per value, so the log sorts in commit order.
+//	'm' dest                       → meta: the cursor (head), the log id that created
+//	                                 this incarnation of dest (since), head attempts,
+//	                                 last error. Written when dest is created, by
+//	                                 Retry and DeadLetter at once, and by checkpoints
+//	                                 after Acks moved the head.
 //	'd' id                         → dead letter (listed in id order)
 //	'r' key                        → caller record
 //
-// A destination's entries are exactly the seqs [head, next): Ack, DeadLetter and
-// Delete only ever remove from the head. Meta outlives its entries (so seqs keep
-// growing on a drained destination) until Delete removes both.
+// An entry is live when its destination has a meta, its log value is not older than
+// the meta's since (an earlier incarnation, before a Delete), and its seq is at least
+// the meta's head. Open rebuilds each destination's in-memory index from the live
+// entries of the log. A log value is deleted once none of its entries is live, by the
+// checkpoint that also writes the cursors that made them so.
 const (
+	nsLog    = 'l'
 	nsMeta   = 'm'
-	nsEntry  = 'e'
 	nsDead   = 'd'
 	nsRecord = 'r'
+	nsV1     = 'e' // entry keys of the first layout (one key per entry): refused at open
+	nsFlush  = 'z' // a sentinel key, written and dropped to flush Badger's memtables
 )
 
-const codecVersion = 1
+const (
+	codecVersion = 1 // dead letters
+	metaVersion  = 2
+	logVersion   = 2
+)
 
 var errCorrupt = errors.New("queue: corrupt stored value")
 
 // destMeta is the durable state of one destination.
 type destMeta struct {
-	Head, Next uint64 // entries are the seqs [Head, Next)
-	Attempts   int    // Retry calls on the current head
-	LastError  string // reason of the last Retry on the current head
+	Head      uint64 // first seq not yet acknowledged, as of the last checkpoint
+	Since     uint64 // log id of the Append that created this incarnation
+	Attempts  int    // Retry calls on the current head
+	LastError string // reason of the last Retry on the current head
 }
-
-func (m destMeta) depth() int { return int(m.Next - m.Head) }
 
 func metaKey(dest string) []byte { return append([]byte{nsMeta}, dest...) }
 
-func entryPrefix(dest string) []byte {
-	k := make([]byte, 0, 3+len(dest)+8)
-	k = append(k, nsEntry)
-	k = binary.BigEndian.AppendUint16(k, uint16(len(dest)))
-	return append(k, dest...)
+func logKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{nsLog}, id)
 }
 
-func entryKey(dest string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(entryPrefix(dest), seq)
-}
-
-func seqOfEntryKey(k []byte) uint64 {
-	return binary.BigEndian.Uint64(k[len(k)-8:])
-}
+func logIDOf(k []byte) uint64 { return binary.BigEndian.Uint64(k[1:]) }
 
 func deadKey(id string) []byte { return append([]byte{nsDead}, id...) }
 
@@ -65,70 +65,22 @@ func recordKey(key []byte) []byte { return append([]byte{nsRecord}, key...) }
 
 func encodeMeta(m destMeta) []byte {
 	b := make([]byte, 0, 24+len(m.LastError))
-	b = append(b, codecVersion)
+	b = append(b, metaVersion)
 	b = binary.BigEndian.AppendUint64(b, m.Head)
-	b = binary.BigEndian.AppendUint64(b, m.Next)
+	b = binary.BigEndian.AppendUint64(b, m.Since)
 	b = binary.AppendUvarint(b, uint64(m.Attempts))
 	return append(b, m.LastError...)
 }
 
 func decodeMeta(b []byte) (destMeta, error) {
 	d := decoder{b: b}
-	d.version()
-	m := destMeta{Head: d.u64(), Next: d.u64(), Attempts: int(d.uvarint())}
+	d.expect(metaVersion)
+	m := destMeta{Head: d.u64(), Since: d.u64(), Attempts: int(d.uvarint())}
 	m.LastError = string(d.rest())
-	if d.err != nil || m.Head > m.Next || m.Head == 0 {
+	if d.err != nil || m.Head == 0 {
 		return destMeta{}, fmt.Errorf("decode meta: %w", errCorrupt)
 	}
 	return m, nil
-}
-
-// encodeEntry stores what an entry carries besides its dest and seq (in the key) and
-// its attempts (in the meta: only the head has any).
-func encodeEntry(e Entry) []byte {
-	return appendEntry(make([]byte, 0, 12+len(e.ID)+len(e.Data)), e)
-}
-
-func appendEntry(b []byte, e Entry) []byte {
-	b = append(b, codecVersion)
-	b = appendTime(b, e.Enqueued)
-	b = appendString(b, e.ID)
-	return append(b, e.Data...)
-}
-
-// encodeEntries encodes es, enqueued at now, into one buffer.
-func encodeEntries(es []Entry, now time.Time) [][]byte {
-	size := 0
-	for _, e := range es {
-		size += 12 + len(e.ID) + len(e.Data)
-	}
-	buf := make([]byte, 0, size)
-	vals := make([][]byte, len(es))
-	for i, e := range es {
-		e.Enqueued = now
-		start := len(buf)
-		buf = appendEntry(buf, e)
-		vals[i] = buf[start:len(buf):len(buf)]
-	}
-	return vals
-}
-
-func decodeEntry(dest string, seq uint64, b []byte) (Entry, error) {
-	d := decoder{b: b}
-	d.version()
-	e := Entry{Dest: dest, Seq: seq, Enqueued: d.time(), ID: d.str()}
-	e.Data = append([]byte(nil), d.rest()...)
-	if d.err != nil {
-		return Entry{}, fmt.Errorf("decode entry %q/%d: %w", dest, seq, errCorrupt)
-	}
-	return e, nil
-}
-
-// enqueuedOf reads only the enqueue time of an encoded entry.
-func enqueuedOf(b []byte) time.Time {
-	d := decoder{b: b}
-	d.version()
-	return d.time()
 }
 
 func encodeDead(dl DeadLetter) []byte {
@@ -188,8 +140,10 @@ type decoder struct {
 
 func (d *decoder) fail() { d.err, d.b = errCorrupt, nil }
 
-func (d *decoder) version() {
-	if len(d.b) == 0 || d.b[0] != codecVersion {
+func (d *decoder) version() { d.expect(codecVersion) }
+
+func (d *decoder) expect(v byte) {
+	if len(d.b) == 0 || d.b[0] != v {
 		d.fail()
 		return
 	}
@@ -233,6 +187,18 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// bytes reads a length-prefixed byte string, without copying.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if uint64(len(d.b)) < n {
+		d.fail()
+		return nil
+	}
+	b := d.b[:n:n]
+	d.b = d.b[n:]
+	return b
 }
 
 func (d *decoder) rest() []byte {

@@ -29,12 +29,15 @@ const (
 	opDeadLetter
 	opDelete
 	opReplay
+	opCheckpoint
+	opCompact
 )
 
 type request struct {
 	op     opKind
 	write  Write
-	vals   [][]byte // write.Entries encoded (enqueued at: at)
+	logs   []*encodedLog // write.Entries encoded
+	took   *taken        // opCheckpoint: what it took to write
 	dest   string
 	seq    uint64
 	at     time.Time
@@ -56,9 +59,11 @@ type mutation struct {
 
 // planned is a request turned into mutations, waiting for its batch to commit.
 type planned struct {
-	r    *request
-	muts []mutation
-	res  result
+	r       *request
+	muts    []mutation
+	logs    []*encodedLog // log values it writes
+	effects []effect      // what the scheduler applies once committed
+	res     result
 }
 
 // batch is one transaction being filled.
@@ -125,10 +130,10 @@ func (e *engine) commitBatch(reqs []*request) {
 
 // add plans r and puts its mutations in b, returning the batch to continue with.
 func (e *engine) add(b *batch, r *request) *batch {
-	if upto := e.bigRemoval(b, r); upto > 0 {
+	if r.op == opCompact { // not a transaction: storage works alone
 		e.flush(b)
-		e.trim(r.dest, upto)
-		b = e.newBatch()
+		r.done <- result{err: e.kv.compact()}
+		return e.newBatch()
 	}
 	p := newPlan(e, b)
 	res := p.run(r)
@@ -136,7 +141,7 @@ func (e *engine) add(b *batch, r *request) *batch {
 		r.done <- res
 		return b
 	}
-	return e.place(b, planned{r: r, muts: p.muts, res: res}, p.views)
+	return e.place(b, planned{r: r, muts: p.muts, logs: p.logs, effects: p.effects, res: res}, p.views)
 }
 
 // place writes pl into b's transaction. When the transaction is full it commits what
@@ -215,7 +220,12 @@ func (e *engine) flush(b *batch) {
 	if e.onCommit != nil {
 		e.onCommit(len(b.done), time.Since(start))
 	}
-	e.sched.publish(b.views)
+	for _, pl := range b.done {
+		for _, l := range pl.logs {
+			e.cache.put(l.id, l.val, l.entries)
+		}
+		e.sched.publish(pl.logs, pl.effects)
+	}
 	e.commits.Add(1)
 	e.committed.Add(int64(len(b.done)))
 	for _, pl := range b.done {
@@ -237,38 +247,4 @@ func (e *engine) view(b *batch, dest string) destView {
 		return *v
 	}
 	return e.sched.snapshot(dest)
-}
-
-// bigRemoval reports the last seq to remove when r is an Ack or Delete removing more
-// than trimChunk entries, else 0. Those are removed in chunks of their own commits
-// (each a plain Ack), so no transaction grows with the backlog.
-func (e *engine) bigRemoval(b *batch, r *request) uint64 {
-	if r.op != opAck && r.op != opDelete {
-		return 0
-	}
-	v := e.view(b, r.dest)
-	last := v.meta.Next - 1
-	if r.op == opAck && r.seq < last {
-		last = r.seq
-	}
-	if !v.exists || last < v.meta.Head || last-v.meta.Head < uint64(e.trimChunk) {
-		return 0
-	}
-	return last
-}
-
-// trim acks dest up to upto, trimChunk entries per commit, leaving at most trimChunk.
-func (e *engine) trim(dest string, upto uint64) {
-	for {
-		head := e.sched.snapshot(dest).meta.Head
-		if head > upto || upto-head < uint64(e.trimChunk) {
-			return
-		}
-		r := &request{op: opAck, dest: dest, seq: head + uint64(e.trimChunk) - 1,
-			done: make(chan result, 1)}
-		e.commitBatch([]*request{r})
-		if res := <-r.done; res.err != nil {
-			return // the caller's own request will report the failure
-		}
-	}
 }

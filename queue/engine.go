@@ -11,155 +11,148 @@ import (
 )
 
 // engine implements Engine over a kvStore. Every write goes through one goroutine, the
-// writer (commit.go), which owns the durable state; reads go to the store directly;
-// the scheduler holds the in-memory picture the writer publishes after each commit.
+// writer (commit.go), which owns the durable state; reads go to the read cache or the
+// store; the scheduler holds the in-memory index and cursors the writer publishes
+// after each commit and Ack moves; a checkpointer writes moved cursors.
 type engine struct {
-	kv    kvStore
-	sched *scheduler
-	dead  *deadFilter // owned by the writer
-	log   zerolog.Logger
-	reqs  chan *request
-	done  chan struct{} // closed when the writer has exited
+	kv      kvStore
+	sched   *scheduler
+	cache   *logCache
+	staged  *staged
+	dead    *deadFilter // owned by the writer
+	log     zerolog.Logger
+	reqs    chan *request
+	done    chan struct{} // closed when the writer has exited
+	nextLog uint64        // owned by the writer
 
 	maxBatch  int // requests per commit
-	trimChunk int // entries removed per commit when Ack or Delete remove many
+	cpEvery   time.Duration
+	compactAt int64 // freed log bytes that call for a compaction under load
+	cpMu      sync.Mutex // one checkpoint at a time
+	cpStop    chan struct{}
+	cpDone    chan struct{}
 
-	mu     sync.RWMutex // shared by callers while they use kv or submit; Close takes it
-	closed bool
+	mu        sync.RWMutex // shared by callers while they use kv or submit; Close takes it
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
 
 	commits, committed atomic.Int64 // transactions and requests committed (benchmarks)
 	onCommit           func(requests int, took time.Duration)
+	onCheckpoint       func()
 }
 
-func newEngine(kv kvStore, log zerolog.Logger, maxBatch int) *engine {
+// engineOptions are the knobs both engines share.
+type engineOptions struct {
+	maxBatch        int
+	checkpointEvery time.Duration
+	cacheBytes      int
+	compactAt       int64
+}
+
+func newEngine(kv kvStore, log zerolog.Logger, o engineOptions) *engine {
 	e := &engine{
 		kv:        kv,
 		sched:     newScheduler(),
+		cache:     newLogCache(o.cacheBytes),
+		staged:    newStaged(),
 		dead:      newDeadFilter(),
 		log:       log,
-		reqs:      make(chan *request, maxBatch),
+		reqs:      make(chan *request, o.maxBatch),
 		done:      make(chan struct{}),
-		maxBatch:  maxBatch,
-		trimChunk: 2048,
+		maxBatch:  o.maxBatch,
+		cpEvery:   o.checkpointEvery,
+		compactAt: o.compactAt,
+		cpStop:    make(chan struct{}),
+		cpDone:    make(chan struct{}),
+		nextLog:   1,
 	}
+	e.sched.onFree = e.cache.remove
 	return e
 }
 
-// start loads every destination's meta (O(destinations)) and the dead letter ids
-// into a fixed-size filter (a keys-only walk), and starts the writer. Every non-empty
-// destination is due at once.
+// start rebuilds the in-memory index from storage (load.go) and starts the writer and
+// the checkpointer. Every non-empty destination is due at once.
 func (e *engine) start() error {
-	views, err := loadDests(e.kv)
-	if err != nil {
+	if err := e.load(); err != nil {
 		return err
 	}
-	e.sched.publish(views)
-	err = e.kv.view(func(r kvReader) error {
-		return r.scanKeys([]byte{nsDead}, func(k []byte) error {
-			e.dead.add(string(k[1:]))
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("queue: load dead letter ids: %w", err)
-	}
 	go e.runWriter()
-	return nil
-}
-
-func loadDests(kv kvStore) (map[string]*destView, error) {
-	views := make(map[string]*destView)
-	err := kv.view(func(r kvReader) error {
-		return r.scan([]byte{nsMeta}, nil, func(k, v []byte) error {
-			m, err := decodeMeta(v)
-			if err != nil {
-				return fmt.Errorf("queue: load %q: %w", k[1:], err)
-			}
-			dest := string(k[1:])
-			views[dest] = &destView{name: dest, meta: m, exists: true}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return views, kv.view(func(r kvReader) error { return loadTails(r, views) })
-}
-
-// loadTails finds each destination's next seq (one past its last entry: appends do
-// not rewrite the meta) and the enqueue time of its head. The reverse seek for the
-// last entry runs only when something lies beyond the meta's Next: in a destination
-// whose entries were all acknowledged, it would walk back through every deletion
-// marker not yet compacted away (30 s for 10,000 channels after a kill -9).
-func loadTails(r kvReader, views map[string]*destView) error {
-	for _, v := range views {
-		if !r.hasFrom(entryPrefix(v.name), entryKey(v.name, v.meta.Next)) {
-			continue // nothing appended since the meta was written: Next is right
-		}
-		last, err := r.last(entryPrefix(v.name))
-		if err != nil {
-			return fmt.Errorf("queue: load tail of %q: %w", v.name, err)
-		}
-		if last != nil {
-			v.meta.Next = max(v.meta.Next, seqOfEntryKey(last)+1)
-		}
-		if v.meta.depth() == 0 {
-			continue
-		}
-		b, err := r.get(entryKey(v.name, v.meta.Head))
-		if err != nil {
-			return fmt.Errorf("queue: load head of %q: %w", v.name, err)
-		}
-		v.oldest = enqueuedOf(b)
-	}
+	go e.runCheckpoints(e.cpEvery)
 	return nil
 }
 
 // submit hands r to the writer and waits for its result. Once submitted, the request
 // runs to completion even if ctx ends, so that an error always means "not applied".
 func (e *engine) submit(ctx context.Context, r *request) result {
+	wait := e.enqueue(ctx, r)
+	return wait()
+}
+
+// enqueue hands r to the writer and returns a function that waits for its result.
+// Requests enqueued by one goroutine are planned and committed in that order.
+func (e *engine) enqueue(ctx context.Context, r *request) func() result {
 	if err := ctx.Err(); err != nil {
-		return result{err: err}
+		return func() result { return result{err: err} }
 	}
 	r.done = make(chan result, 1)
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.closed {
-		e.mu.RUnlock()
-		return result{err: ErrClosed}
+		return func() result { return result{err: ErrClosed} }
 	}
 	select {
 	case e.reqs <- r:
 	case <-ctx.Done():
-		e.mu.RUnlock()
-		return result{err: ctx.Err()}
+		return func() result { return result{err: ctx.Err()} }
 	}
-	e.mu.RUnlock()
-	return <-r.done
+	return func() result { return <-r.done }
 }
 
-// Append implements Queue.Append. Entries and records are validated before anything
+// Append implements Queue.Append.
+func (e *engine) Append(ctx context.Context, w Write) ([]uint64, error) {
+	return e.Enqueue(ctx, w)()
+}
+
+// Enqueue implements Queue.Enqueue. Entries and records are validated before anything
 // is written: one bad entry refuses the whole Write. Concurrent callers share one
 // commit and one fsync. The entries are encoded here, on the caller's goroutine: the
 // writer's time is the one every caller waits for.
-func (e *engine) Append(ctx context.Context, w Write) ([]uint64, error) {
+func (e *engine) Enqueue(ctx context.Context, w Write) func() ([]uint64, error) {
 	if err := validateWrite(w); err != nil {
-		return nil, err
+		return func() ([]uint64, error) { return nil, err }
 	}
-	res := e.submit(ctx, appendRequest(w))
-	return res.seqs, res.err
+	wait := e.enqueue(ctx, appendRequest(w))
+	return func() ([]uint64, error) {
+		res := wait()
+		return res.seqs, res.err
+	}
 }
 
 func appendRequest(w Write) *request {
-	now := time.Now()
-	return &request{op: opAppend, write: w, at: now, vals: encodeEntries(w.Entries, now)}
+	r := &request{op: opAppend, write: w}
+	if len(w.Entries) > 0 {
+		r.logs = encodeLogs(w.Entries, time.Now())
+	}
+	return r
 }
 
-// Ack implements Queue.Ack.
+// Ack implements Queue.Ack: it moves the cursor in memory; the next checkpoint
+// writes it.
 func (e *engine) Ack(ctx context.Context, dest string, seq uint64) error {
 	if err := validateDest(dest); err != nil {
 		return err
 	}
-	return e.submit(ctx, &request{op: opAck, dest: dest, seq: seq}).err
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.sched.ack(dest, seq)
+	return nil
 }
 
 // Retry implements Queue.Retry. A zero at means due now. Reasons longer than
@@ -217,18 +210,23 @@ func (e *engine) Dests(prefix string) []DestStats { return e.sched.destList(pref
 // DestStats implements Stats.DestStats.
 func (e *engine) DestStats(dest string) DestStats { return e.sched.destStats(dest) }
 
-// Close stops accepting work (later calls get ErrClosed), lets the writer commit
-// everything already submitted, wakes blocked Next callers with ErrClosed, and closes
-// storage. It waits for every goroutine the engine started. Calling it again is a no-op.
+// Close stops accepting work (later calls get ErrClosed), writes a last checkpoint,
+// lets the writer commit everything already submitted, wakes blocked Next callers
+// with ErrClosed, and closes storage. It waits for every goroutine the engine
+// started. Calling it again returns the first call's result.
 func (e *engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
+	e.closeOnce.Do(func() { e.closeErr = e.close() })
+	return e.closeErr
+}
+
+func (e *engine) close() error {
+	e.mu.Lock() // waits for Acks and submits in progress
 	e.closed = true
-	close(e.reqs)
 	e.mu.Unlock()
+	close(e.cpStop)
+	<-e.cpDone
+	cpErr := e.finalCheckpoint()
+	close(e.reqs)
 	<-e.done
 	e.sched.close()
 	e.mu.Lock() // readers still inside kv finish first
@@ -236,7 +234,22 @@ func (e *engine) Close() error {
 	if err := e.kv.close(); err != nil {
 		return fmt.Errorf("queue: close storage: %w", err)
 	}
+	if cpErr != nil {
+		return fmt.Errorf("queue: last checkpoint (acknowledgements since the previous one will be delivered again): %w", cpErr)
+	}
 	return nil
+}
+
+// finalCheckpoint writes the last checkpoint once no Ack or Stage can come: straight
+// to the writer, which still runs.
+func (e *engine) finalCheckpoint() error {
+	e.cpMu.Lock()
+	defer e.cpMu.Unlock()
+	r := &request{op: opCheckpoint, took: &taken{}, done: make(chan result, 1)}
+	e.reqs <- r
+	err := (<-r.done).err
+	e.checkpointed(r, err)
+	return err
 }
 
 // reading runs fn while storage is guaranteed open.

@@ -42,6 +42,9 @@ type kvTxn interface {
 type kvStore interface {
 	begin() kvTxn
 	view(fn func(kvReader) error) error
+	// compact reclaims the space of deleted keys now. Only the writer calls it: no
+	// transaction commits meanwhile.
+	compact() error
 	close() error
 }
 

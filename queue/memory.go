@@ -20,7 +20,8 @@ var _ Engine = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory engine. Close it to stop its writer goroutine.
 func NewMemory(log zerolog.Logger) *Memory {
-	e := newEngine(newMemKV(), log, 1024)
+	e := newEngine(newMemKV(), log, engineOptions{maxBatch: 1024,
+		checkpointEvery: DefaultCheckpointInterval, cacheBytes: 16 << 20, compactAt: 1 << 62})
 	_ = e.start() // loading an empty store cannot fail
 	return &Memory{engine: e}
 }
@@ -51,7 +52,8 @@ func (kv *memKV) view(fn func(kvReader) error) error {
 	return fn(memReader{snap})
 }
 
-func (kv *memKV) close() error { return nil }
+func (kv *memKV) close() error   { return nil }
+func (kv *memKV) compact() error { return nil } // deleted keys are gone at once
 
 func (kv *memKV) get(key string) ([]byte, error) {
 	kv.mu.Lock()

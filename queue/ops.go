@@ -6,16 +6,19 @@ import (
 	"time"
 )
 
-// plan turns one request into mutations. It reads through the batch's transaction, so
-// it sees what earlier requests of the batch wrote, and records its destination
-// changes apart, so a request that fails leaves the batch untouched.
+// plan turns one request into mutations, and into the effects the scheduler applies
+// once they are committed. It sees what earlier requests of the batch did through the
+// batch's views and transaction, and records its own destination changes apart, so a
+// request that fails leaves the batch untouched.
 type plan struct {
-	e     *engine
-	b     *batch
-	views []*destView          // destinations this request changes
-	index map[string]*destView // views by name, once there are many
-	muts  []mutation
-	now   time.Time
+	e       *engine
+	b       *batch
+	views   []*destView          // destinations this request changes
+	index   map[string]*destView // views by name, once there are many
+	muts    []mutation
+	logs    []*encodedLog
+	effects []effect
+	now     time.Time
 }
 
 // planIndexAt is how many views a plan searches linearly before it indexes them:
@@ -29,9 +32,7 @@ func newPlan(e *engine, b *batch) *plan {
 func (p *plan) run(r *request) result {
 	switch r.op {
 	case opAppend:
-		return p.append(r.write, r.vals, r.at)
-	case opAck:
-		return result{err: p.ack(r.dest, r.seq)}
+		return p.append(r.write, r.logs)
 	case opRetry:
 		return result{err: p.retry(r.dest, r.seq, r.at, r.reason)}
 	case opDeadLetter:
@@ -40,6 +41,8 @@ func (p *plan) run(r *request) result {
 		return result{err: p.delete(r.dest)}
 	case opReplay:
 		return p.replay(r.id)
+	case opCheckpoint:
+		return p.checkpoint(r.took)
 	}
 	return result{err: fmt.Errorf("queue: unknown op %d: %w", r.op, ErrBadArguments)}
 }
@@ -79,20 +82,23 @@ func (p *plan) find(dest string) *destView {
 func (p *plan) set(k, v []byte) { p.muts = append(p.muts, mutation{key: k, value: v}) }
 func (p *plan) del(k []byte)    { p.muts = append(p.muts, mutation{key: k, del: true}) }
 
-func (p *plan) putMeta(v *destView) { p.set(metaKey(v.name), encodeMeta(v.meta)) }
+func (p *plan) putMeta(v *destView) {
+	p.set(metaKey(v.name), encodeMeta(destMeta{Head: v.head, Since: v.since, Attempts: v.attempts, LastError: v.lastError}))
+}
 
-// append queues w's entries, encoded as vals at enqueue time now.
-func (p *plan) append(w Write, vals [][]byte, now time.Time) result {
+// append queues w's entries, encoded as logs, and writes its records.
+func (p *plan) append(w Write, logs []*encodedLog) result {
 	for i, e := range w.Entries {
 		if err := p.notDead(e.ID); err != nil {
 			return result{err: fmt.Errorf("entry %d of write: %w", i, err)}
 		}
 	}
-	seqs := make([]uint64, len(w.Entries))
+	seqs := make([]uint64, 0, len(w.Entries))
 	p.views = make([]*destView, 0, min(len(w.Entries), planIndexAt))
-	for i, e := range w.Entries {
-		seqs[i] = p.push(e.Dest, now, vals[i])
+	for _, l := range logs {
+		seqs = append(seqs, p.pushLog(l)...)
 	}
+	p.e.staged.forget(w.Records)
 	for _, r := range w.Records {
 		if r.Value == nil {
 			p.del(recordKey(r.Key))
@@ -117,56 +123,48 @@ func (p *plan) notDead(id string) error {
 	return fmt.Errorf("queue: check dead letters: %w", err)
 }
 
-// push adds an entry (encoded as val, enqueued at t) at the tail of dest and
-// returns its seq.
-func (p *plan) push(dest string, t time.Time, val []byte) uint64 {
+// pushLog gives l the next log id and each of its entries the next seq of its
+// destination, and writes it.
+func (p *plan) pushLog(l *encodedLog) []uint64 {
+	l.id = p.e.nextLog
+	p.e.nextLog++
+	seqs := make([]uint64, len(l.entries))
+	for i := range l.entries {
+		seqs[i] = p.push(l, i)
+	}
+	p.set(logKey(l.id), l.val)
+	p.logs = append(p.logs, l)
+	return seqs
+}
+
+// push assigns entry i of l the next seq of its destination, creating the
+// destination (its meta, with since = l's id) if it does not exist.
+func (p *plan) push(l *encodedLog, i int) uint64 {
+	dest := l.entries[i].Dest
 	v := p.view(dest)
-	if !v.exists {
-		v.exists, v.meta = true, destMeta{Head: 1, Next: 1}
-		p.putMeta(v) // appends leave the meta alone: open finds Next from the keys
+	ef := effect{kind: effPush, dest: dest, ref: entryRef{log: l.id, idx: uint32(i)}}
+	if !v.exists || v.deleted {
+		*v = destView{name: dest, exists: true, since: l.id, head: 1, next: 1}
+		ef.create, ef.since = true, l.id
+		p.putMeta(v)
 	}
-	if v.meta.depth() == 0 {
-		v.oldest = t
-	}
-	seq := v.meta.Next
-	v.meta.Next++
-	v.appended = true
-	p.set(entryKey(dest, seq), val)
-	return seq
+	ef.seq = v.next
+	v.next++
+	l.setSeq(i, ef.seq)
+	p.effects = append(p.effects, ef)
+	return ef.seq
 }
 
-func (p *plan) ack(dest string, seq uint64) error {
-	v := p.view(dest)
-	if !v.exists || seq < v.meta.Head || v.meta.depth() == 0 {
-		return nil
-	}
-	last := min(seq, v.meta.Next-1)
-	for s := v.meta.Head; s <= last; s++ {
-		p.del(entryKey(dest, s))
-	}
-	return p.moveHead(v, last+1)
-}
-
-// moveHead makes newHead the head of v: attempts and due time start afresh.
-func (p *plan) moveHead(v *destView, newHead uint64) error {
-	v.meta.Head, v.meta.Attempts, v.meta.LastError = newHead, 0, ""
-	v.headMoved, v.retried, v.oldest = true, false, time.Time{}
-	if newHead < v.meta.Next {
-		b, err := p.b.txn.get(entryKey(v.name, newHead))
-		if err != nil {
-			return fmt.Errorf("queue: read new head %q/%d: %w", v.name, newHead, err)
-		}
-		v.oldest = enqueuedOf(b)
-	}
-	p.putMeta(v)
-	return nil
-}
-
+// head checks that seq is the head of dest. The head is read from the scheduler, not
+// from the batch: Ack moves it there directly.
 func (p *plan) head(dest string, seq uint64) (*destView, error) {
 	v := p.view(dest)
-	if !v.exists || v.meta.depth() == 0 || seq != v.meta.Head {
+	if cur := p.e.sched.snapshot(dest); v.exists && cur.exists && cur.since == v.since {
+		v.head, v.attempts, v.lastError = cur.head, cur.attempts, cur.lastError
+	}
+	if !v.exists || v.next == v.head || seq != v.head {
 		return nil, fmt.Errorf("dest %q seq %d (head %d, depth %d): %w",
-			dest, seq, v.meta.Head, v.meta.depth(), ErrNotHead)
+			dest, seq, v.head, v.next-v.head, ErrNotHead)
 	}
 	return v, nil
 }
@@ -176,10 +174,11 @@ func (p *plan) retry(dest string, seq uint64, at time.Time, reason string) error
 	if err != nil {
 		return err
 	}
-	v.meta.Attempts++
-	v.meta.LastError = reason
-	v.retried, v.retryAt = true, at
+	v.attempts++
+	v.lastError = reason
 	p.putMeta(v)
+	p.effects = append(p.effects, effect{kind: effRetry, dest: dest, seq: seq, at: at,
+		attempts: v.attempts, reason: reason})
 	return nil
 }
 
@@ -188,19 +187,17 @@ func (p *plan) deadLetter(dest string, seq uint64, reason string) error {
 	if err != nil {
 		return err
 	}
-	b, err := p.b.txn.get(entryKey(dest, seq))
-	if err != nil {
-		return fmt.Errorf("queue: read head %q/%d: %w", dest, seq, err)
+	es, err := p.e.readEntries(p.e.kv.view, dest, seq-1, 1)
+	if err != nil || len(es) == 0 {
+		return fmt.Errorf("queue: read head %q/%d: %w", dest, seq, errors.Join(err, errCorrupt))
 	}
-	e, err := decodeEntry(dest, seq, b)
-	if err != nil {
-		return err
-	}
-	e.Attempts, e.LastError = v.meta.Attempts, v.meta.LastError
+	e := es[0]
 	p.set(deadKey(e.ID), encodeDead(DeadLetter{Entry: e, Reason: reason, DeadAt: p.now}))
 	p.e.dead.add(e.ID) // even if this commit fails: a false positive costs a lookup
-	p.del(entryKey(dest, seq))
-	return p.moveHead(v, seq+1)
+	v.head, v.attempts, v.lastError = seq+1, 0, ""
+	p.putMeta(v)
+	p.effects = append(p.effects, effect{kind: effDead, dest: dest, seq: seq})
+	return nil
 }
 
 func (p *plan) delete(dest string) error {
@@ -208,11 +205,9 @@ func (p *plan) delete(dest string) error {
 	if !v.exists {
 		return nil
 	}
-	for s := v.meta.Head; s < v.meta.Next; s++ {
-		p.del(entryKey(dest, s))
-	}
 	p.del(metaKey(dest))
 	*v = destView{name: dest, deleted: true}
+	p.effects = append(p.effects, effect{kind: effDelete, dest: dest})
 	return nil
 }
 
@@ -230,6 +225,7 @@ func (p *plan) replay(id string) result {
 	}
 	p.del(deadKey(id))
 	e := Entry{ID: dl.ID, Dest: dl.Dest, Data: dl.Data, Enqueued: dl.Enqueued}
-	e.Seq = p.push(e.Dest, e.Enqueued, encodeEntry(e))
+	l := encodeLogs([]Entry{e}, e.Enqueued)[0]
+	e.Seq = p.pushLog(l)[0]
 	return result{entry: e}
 }

@@ -5,7 +5,13 @@
 // Each destination is a FIFO whose entries carry a sequence number that starts at 1
 // and grows by one per entry. Consumers read from the head without removing, then
 // acknowledge cumulatively, retry the head later, or dead-letter it. What was read but
-// not acknowledged is read again after a restart.
+// not acknowledged is read again after a restart; so may be what was acknowledged
+// within the last checkpoint interval (at-least-once).
+//
+// Storage is a log with cursors: Append writes its entries as one log value (group
+// commit, one fsync per batch); Ack moves the destination's cursor in memory; a
+// checkpoint writes moved cursors every interval and deletes log values no cursor
+// needs. The same shape maps onto a replicated stream with consumer ack floors.
 //
 // The queue also holds small key/value records (Record) that callers write in the same
 // atomic commit as entries, so that "state changed" and "notifications queued" are one
@@ -82,18 +88,38 @@ type Queue interface {
 	// Concurrent callers share commits (group commit).
 	Append(ctx context.Context, w Write) ([]uint64, error)
 
+	// Enqueue is Append in two steps: it fixes w's place in the commit order and
+	// returns at once; wait blocks until w is durable (or failed) and returns what
+	// Append would. Writes enqueued one after the other, by one goroutine, commit in
+	// that order, each in the same commit as its predecessor or a later one. So a
+	// caller can release its own lock before the fsync and still have its writes
+	// committed in the order it decided them.
+	Enqueue(ctx context.Context, w Write) (wait func() ([]uint64, error))
+
 	// Read returns up to max entries of dest in order, starting with the first entry
 	// whose Seq is greater than after (after = 0: from the head). It removes nothing.
 	// An empty or unknown destination yields no entries and no error.
 	Read(ctx context.Context, dest string, after uint64, max int) ([]Entry, error)
 
-	// Ack removes every entry of dest with Seq <= seq, durably. Acknowledging what is
-	// already gone is not an error.
+	// Ack removes every entry of dest with Seq <= seq: Read and Next no longer return
+	// them. It is not durable at once: the next checkpoint (within the checkpoint
+	// interval, and at Close) makes it so. After a crash, entries acknowledged since
+	// the last checkpoint are read again; nothing unacknowledged is ever lost.
+	// Acknowledging what is already gone is not an error.
 	Ack(ctx context.Context, dest string, seq uint64) error
+
+	// Stage writes records without waiting for a commit: Get sees them at once, and
+	// they become durable with the next checkpoint, or are superseded by a later
+	// Append writing the same key. A checkpoint that makes an Ack durable also makes
+	// every record staged before that Ack durable, so "record the outcome, then
+	// acknowledge" survives any crash as a pair. After a crash, records staged since
+	// the last checkpoint may be lost.
+	Stage(ctx context.Context, records ...Record) error
 
 	// Retry keeps the head of dest (seq must be the head, else ErrNotHead) in place,
 	// adds one to its Attempts, stores reason as its LastError, and makes dest due
-	// again at the time at. Order is kept: nothing behind the head is handed out first.
+	// again at the time at, durably. Order is kept: nothing behind the head is handed
+	// out first.
 	Retry(ctx context.Context, dest string, seq uint64, at time.Time, reason string) error
 
 	// DeadLetter moves the head of dest (seq must be the head, else ErrNotHead) to the

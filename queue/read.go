@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// Read implements Queue.Read. It reads one consistent snapshot of storage; max must
-// be positive.
+// Read implements Queue.Read. max must be positive. Entries come from the read cache
+// when they were appended recently, else from storage; Data is shared with the cache
+// and other readers: read it, never change it.
 func (e *engine) Read(ctx context.Context, dest string, after uint64, limit int) ([]Entry, error) {
 	if err := validateDest(dest); err != nil {
 		return nil, err
@@ -16,75 +17,87 @@ func (e *engine) Read(ctx context.Context, dest string, after uint64, limit int)
 	if limit <= 0 {
 		return nil, fmt.Errorf("read %q: max %d: %w", dest, limit, ErrBadArguments)
 	}
-	var out []Entry
-	err := e.reading(ctx, func(r kvReader) error {
-		// The head and its attempts come from the scheduler's copy of the meta (no
-		// storage read), taken after the storage snapshot opened, so never older than
-		// it: entries it shows as removed are skipped, and entries the snapshot lacks
-		// (appended since) are simply not returned yet.
-		v := e.sched.snapshot(dest)
-		if !v.exists {
-			return nil
-		}
-		var err error
-		out, err = readEntries(ctx, r, dest, v.meta, after, limit)
-		return err
-	})
-	return out, err
-}
-
-// readEntries reads from storage the entries of dest after seq after, given its
-// meta m. The meta's Next is not used: the keys are the truth.
-func readEntries(ctx context.Context, r kvReader, dest string, m destMeta, after uint64, limit int) ([]Entry, error) {
-	start := max(after+1, m.Head)
-	if limit == 1 {
-		return readOne(r, dest, start, m)
-	}
-	var out []Entry
-	err := r.scan(entryPrefix(dest), entryKey(dest, start), func(k, v []byte) error {
-		seq := seqOfEntryKey(k)
-		if len(out) == limit {
-			return errStopScan
-		}
-		e, err := decodeEntry(dest, seq, v)
-		if err != nil {
-			return err
-		}
-		if seq == m.Head {
-			e.Attempts, e.LastError = m.Attempts, m.LastError
-		}
-		out = append(out, e)
-		return ctx.Err()
-	})
-	return out, scanQuiet(err)
-}
-
-// readOne reads the entry at seq with a point lookup, which Bloom filters keep
-// cheaper than an iterator over every level (webhook workers read one entry per
-// delivery). A destination's seqs have no gaps, so if seq is missing nothing
-// follows it.
-func readOne(r kvReader, dest string, seq uint64, m destMeta) ([]Entry, error) {
-	b, err := r.get(entryKey(dest, seq))
-	if errors.Is(err, errNoKey) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("queue: read %q/%d: %w", dest, seq, err)
-	}
-	e, err := decodeEntry(dest, seq, b)
-	if err != nil {
+	if err := e.open(ctx); err != nil {
 		return nil, err
 	}
-	if seq == m.Head {
-		e.Attempts, e.LastError = m.Attempts, m.LastError
-	}
-	return []Entry{e}, nil
+	view := func(fn func(kvReader) error) error { return e.reading(ctx, fn) }
+	return e.readEntries(view, dest, after, limit)
 }
 
-// Get implements Store.Get.
+// open reports ctx's error, or ErrClosed once Close has begun.
+func (e *engine) open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// readEntries reads up to limit entries of dest after seq after, through view when
+// they are not cached. An entry whose log value is gone was acknowledged meanwhile:
+// the read ends before it.
+func (e *engine) readEntries(view func(func(kvReader) error) error, dest string, after uint64, limit int) ([]Entry, error) {
+	rv, ok := e.sched.readView(dest, after+1, limit)
+	if !ok || len(rv.refs) == 0 {
+		return nil, nil
+	}
+	out := make([]Entry, 0, len(rv.refs))
+	for i, ref := range rv.refs {
+		es, err := e.logValue(view, ref.log)
+		if err != nil {
+			return nil, err
+		}
+		if es == nil || int(ref.idx) >= len(es) {
+			break
+		}
+		x := es[ref.idx]
+		x.Seq = rv.first + uint64(i)
+		if x.Seq == rv.head {
+			x.Attempts, x.LastError = rv.attempts, rv.lastError
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// logValue returns the entries of log value id, from the cache or storage (then
+// cached); nil if it is gone.
+func (e *engine) logValue(view func(func(kvReader) error) error, id uint64) ([]Entry, error) {
+	if es, ok := e.cache.get(id); ok {
+		return es, nil
+	}
+	var es []Entry
+	err := view(func(r kvReader) error {
+		val, err := r.get(logKey(id))
+		if errors.Is(err, errNoKey) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("queue: read log value %d: %w", id, err)
+		}
+		es, err = decodeLog(val)
+		if err == nil {
+			e.cache.put(id, val, es)
+		}
+		return err
+	})
+	return es, err
+}
+
+// Get implements Store.Get: a staged value first, else the stored one.
 func (e *engine) Get(ctx context.Context, key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, ErrEmptyRecord
+	}
+	if v, ok := e.staged.get(key); ok {
+		if v == nil {
+			return nil, fmt.Errorf("record %q: %w", key, ErrNotFound)
+		}
+		return v, nil
 	}
 	var val []byte
 	err := e.reading(ctx, func(r kvReader) error {
@@ -98,8 +111,14 @@ func (e *engine) Get(ctx context.Context, key []byte) ([]byte, error) {
 	return val, err
 }
 
-// Scan implements Store.Scan. It sees one consistent snapshot of the records.
+// Scan implements Store.Scan. It sees one consistent snapshot of the records; staged
+// records are checkpointed first, so Scan sees them too.
 func (e *engine) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
+	if !e.staged.empty() {
+		if err := e.checkpoint(); err != nil {
+			return err
+		}
+	}
 	p := recordKey(prefix)
 	return e.reading(ctx, func(r kvReader) error {
 		return r.scan(p, p, func(k, v []byte) error {

@@ -11,9 +11,11 @@ import (
 	"github.com/google/btree"
 )
 
-// scheduler is the in-memory picture of every destination: its durable meta (a copy,
-// published by the writer after each commit), when it is due, and who leases it. It
-// holds O(destinations) memory and never touches entries.
+// scheduler is the in-memory picture of every destination: its cursor and index
+// (which log value holds each queued entry), when it is due, and who leases it, plus
+// the live-entry count of every log value. The writer publishes each commit's effects
+// into it; Ack moves a cursor here without touching storage (cursor.go). It holds
+// O(queued entries) small refs, never entry data.
 //
 // A non-empty, unleased destination is in exactly one place: the ready set (due now,
 // ordered by id so Next can find a prefix in O(log n)) or the timer heap (due later,
@@ -31,31 +33,42 @@ type scheduler struct {
 	watchers map[string]map[*watcher]struct{}
 	cursor   map[string]string // last destination handed out per prefix
 	closed   bool
+
+	logs   map[uint64]logLive  // live entries per log value
+	free   []uint64            // log values with no live entry, to delete at the next checkpoint
+	freed  int64               // bytes of log values freed since the last compaction
+	dirty  map[string]struct{} // destinations whose cursor moved since the last checkpoint
+	onFree func(log uint64)    // drops a freed log value from the read cache
 }
 
 type destState struct {
-	name    string
-	meta    destMeta
-	oldest  time.Time // Enqueued of the head
-	dueAt   time.Time // set by Retry; zero: due now
-	leased  bool
-	gone    bool // deleted while leased: kept until Release so the lease stays unique
-	inReady bool
-	heapIdx int // index in timers, -1 when absent
+	name       string
+	since      uint64     // log id that created this incarnation
+	head, next uint64     // queued entries are the seqs [head, next)
+	refs       []entryRef // refs[i] holds seq head+i
+	attempts   int        // Retry calls on the head
+	lastError  string
+	dueAt      time.Time // set by Retry; zero: due now
+	leased     bool
+	gone       bool // deleted while leased: kept until Release so the lease stays unique
+	inReady    bool
+	heapIdx    int // index in timers, -1 when absent
 }
 
-// destView is a destination as the writer sees and changes it during one batch; the
-// scheduler applies it after the commit.
+func (st *destState) depth() int { return int(st.next - st.head) }
+
+func (st *destState) meta() destMeta {
+	return destMeta{Head: st.head, Since: st.since, Attempts: st.attempts, LastError: st.lastError}
+}
+
+// destView is what the writer needs of a destination to plan a request.
 type destView struct {
-	name      string
-	meta      destMeta
-	oldest    time.Time
-	exists    bool // has meta
-	headMoved bool // head acked or dead-lettered: the new head is due now
-	retried   bool // Retry set retryAt on the current head
-	retryAt   time.Time
-	appended  bool
-	deleted   bool
+	name              string
+	exists            bool
+	deleted           bool // by an earlier request of the batch being planned
+	since, head, next uint64
+	attempts          int
+	lastError         string
 }
 
 type waiter struct {
@@ -79,6 +92,9 @@ func newScheduler() *scheduler {
 		waiters:  make(map[string][]*waiter),
 		watchers: make(map[string]map[*watcher]struct{}),
 		cursor:   make(map[string]string),
+		logs:     make(map[uint64]logLive),
+		dirty:    make(map[string]struct{}),
+		onFree:   func(uint64) {},
 	}
 }
 
@@ -90,40 +106,8 @@ func (s *scheduler) snapshot(dest string) destView {
 	if st == nil || st.gone {
 		return destView{name: dest}
 	}
-	return destView{name: dest, meta: st.meta, oldest: st.oldest, exists: true}
-}
-
-// publish applies committed changes and wakes whoever waits on them.
-func (s *scheduler) publish(views map[string]*destView) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range views {
-		s.applyLocked(v)
-	}
-}
-
-func (s *scheduler) applyLocked(v *destView) {
-	st := s.dests[v.name]
-	if v.appended || v.deleted {
-		s.signalLocked(v.name)
-	}
-	if !v.exists {
-		s.removeLocked(st)
-		return
-	}
-	if st == nil {
-		st = &destState{name: v.name, heapIdx: -1}
-		s.dests[v.name] = st
-	}
-	st.gone = false
-	st.meta, st.oldest = v.meta, v.oldest
-	if v.headMoved {
-		st.dueAt = time.Time{}
-	}
-	if v.retried {
-		st.dueAt = v.retryAt
-	}
-	s.rescheduleLocked(st)
+	return destView{name: dest, exists: true, since: st.since, head: st.head, next: st.next,
+		attempts: st.attempts, lastError: st.lastError}
 }
 
 func (s *scheduler) removeLocked(st *destState) {
@@ -135,13 +119,14 @@ func (s *scheduler) removeLocked(st *destState) {
 		delete(s.dests, st.name)
 		return
 	}
-	st.gone, st.meta, st.oldest, st.dueAt = true, destMeta{}, time.Time{}, time.Time{}
+	st.gone, st.dueAt = true, time.Time{}
+	st.since, st.head, st.next, st.refs, st.attempts, st.lastError = 0, 0, 0, nil, 0, ""
 }
 
 // rescheduleLocked puts st where its state says: nowhere, the heap, or ready.
 func (s *scheduler) rescheduleLocked(st *destState) {
 	s.unscheduleLocked(st)
-	if st.leased || st.meta.depth() == 0 || s.closed {
+	if st.leased || st.depth() == 0 || s.closed {
 		return
 	}
 	if time.Until(st.dueAt) > 0 {
@@ -390,8 +375,8 @@ func (s *scheduler) destList(prefix string) []DestStats {
 	s.mu.Lock()
 	var out []DestStats
 	for name, st := range s.dests {
-		if st.meta.depth() > 0 && strings.HasPrefix(name, prefix) {
-			out = append(out, st.stats())
+		if st.depth() > 0 && strings.HasPrefix(name, prefix) {
+			out = append(out, s.statsLocked(st))
 		}
 	}
 	s.mu.Unlock()
@@ -402,15 +387,15 @@ func (s *scheduler) destList(prefix string) []DestStats {
 func (s *scheduler) destStats(dest string) DestStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st := s.dests[dest]; st != nil && st.meta.depth() > 0 {
-		return st.stats()
+	if st := s.dests[dest]; st != nil && st.depth() > 0 {
+		return s.statsLocked(st)
 	}
 	return DestStats{Dest: dest}
 }
 
-func (st *destState) stats() DestStats {
-	ds := DestStats{Dest: st.name, Depth: st.meta.depth(), Oldest: st.oldest,
-		HeadAttempts: st.meta.Attempts, Leased: st.leased}
+func (s *scheduler) statsLocked(st *destState) DestStats {
+	ds := DestStats{Dest: st.name, Depth: st.depth(), Oldest: s.oldestLocked(st),
+		HeadAttempts: st.attempts, Leased: st.leased}
 	if time.Until(st.dueAt) > 0 {
 		ds.DueAt = st.dueAt
 	}

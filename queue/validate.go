@@ -51,7 +51,22 @@ func validateWrite(w Write) error {
 	if i, ok := duplicateID(w.Entries); ok {
 		return fmt.Errorf("entry %d of write: id %q twice: %w", i, w.Entries[i].ID, ErrDuplicateID)
 	}
-	for i, r := range w.Records {
+	if err := validateRecords(w.Records); err != nil {
+		return err
+	}
+	size := 0
+	for _, e := range w.Entries {
+		size += entrySize(e)
+	}
+	if size > MaxWriteSize {
+		return fmt.Errorf("%w: the write's entries take %d bytes, at most %d in one atomic write",
+			ErrEntryTooBig, size, MaxWriteSize)
+	}
+	return nil
+}
+
+func validateRecords(recs []Record) error {
+	for i, r := range recs {
 		if len(r.Key) == 0 {
 			return fmt.Errorf("record %d of write: %w", i, ErrEmptyRecord)
 		}

@@ -27,7 +27,7 @@ type engine struct {
 
 	maxBatch  int // requests per commit
 	cpEvery   time.Duration
-	compactAt int64 // freed log bytes that call for a compaction under load
+	compactAt int64      // freed log bytes that call for a compaction under load
 	cpMu      sync.Mutex // one checkpoint at a time
 	cpStop    chan struct{}
 	cpDone    chan struct{}

@@ -26,6 +26,7 @@ func runCeiling(ctx context.Context, o Options, stderr io.Writer) (*Report, int)
 	defer srv.Close()
 	co := o
 	co.Target, co.Token = srv.URL(), ""
+	co.ServerCmd, co.KillEvery = "", 0 // the reference server runs in process: nothing to start or kill
 	fmt.Fprintln(stderr, "loadtest: first the ceiling, an in-process in-memory reference server")
 	return runOnce(ctx, co, stderr)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +22,8 @@ type chatScenario struct {
 	ls       *listeners
 	groups   []*chatGroup
 	changers []*changer
-	kinds    []string
+	kinds    []string // of change
+	recv     []string // receiver kinds, used in turn
 	refs     refTable
 	mu       sync.Mutex
 	cleanup  []string // subscriptions and channels to DELETE at the end
@@ -41,7 +43,7 @@ type changer struct {
 }
 
 func newChat(e *env) *chatScenario {
-	return &chatScenario{e: e, run: rand.IntN(9000) + 1000, kinds: strings.Split(e.o.Mix, ","),
+	return &chatScenario{e: e, run: rand.IntN(9000) + 1000, kinds: strings.Split(e.o.Mix, ","), recv: receiverKinds(e.o),
 		refs: refTable{known: map[string]Marker{}, pending: map[string][]arrival{}}}
 }
 
@@ -55,7 +57,7 @@ func receiverID(g, p, participants int) string { return "u" + strconv.Itoa(g*par
 func (s *chatScenario) Setup(ctx context.Context) error {
 	o := s.e.o
 	s.ls = newListeners(s.e, s.receive)
-	if o.Receivers == "webhook" || o.Receivers == "mixed" {
+	if slices.Contains(s.recv, "webhook") {
 		sk, err := newSink(o.Listen, o.FailRate, s.receive)
 		if err != nil {
 			return err
@@ -96,19 +98,33 @@ func (s *chatScenario) expect() {
 	}
 }
 
-// receiverKind picks the receiver of participant i.
-func (s *chatScenario) receiverKind(i int) string {
-	if s.e.o.Receivers == "mixed" {
-		return []string{"webhook", "websocket", "longpoll"}[i%3]
+// receiverKinds is --receivers as a list of kinds: webhook, websocket-ack,
+// websocket-oma, longpoll ("websocket" follows --ws-mode; mixed is one of each of
+// webhook, websocket, longpoll).
+func receiverKinds(o Options) []string {
+	list := o.Receivers
+	if list == "mixed" {
+		list = "webhook,websocket,longpoll"
 	}
-	return s.e.o.Receivers
+	kinds := strings.Split(list, ",")
+	for i, k := range kinds {
+		if k == "websocket" {
+			kinds[i] = "websocket-" + o.WSMode
+		}
+	}
+	return kinds
 }
+
+// receiverKind picks the receiver of participant i: the kinds in turn.
+func (s *chatScenario) receiverKind(i int) string { return s.recv[i%len(s.recv)] }
 
 func (s *chatScenario) setupReceiver(i int) error {
 	o := s.e.o
 	g, p := i/o.Participants, i%o.Participants
 	user, rid := s.user(g, p), receiverID(g, p, o.Participants)
-	notifyURL, err := s.openReceiver(s.receiverKind(i), user, rid)
+	kind := s.receiverKind(i)
+	s.e.tracker.SetKind(rid, kind)
+	notifyURL, err := s.openReceiver(kind, user, rid)
 	if err != nil {
 		return err
 	}
@@ -138,7 +154,7 @@ func (s *chatScenario) openReceiver(kind, user, rid string) (string, error) {
 	s.keep(ch.ResourceURL)
 	if kind == "longpoll" {
 		s.ls.longPoll(rid, ch)
-	} else if err := s.ls.websocket(rid, ch, s.e.o.WSMode == "ack", true); err != nil {
+	} else if err := s.ls.websocket(rid, ch, kind == "websocket-ack", true); err != nil {
 		return "", err
 	}
 	return ch.CallbackURL, nil

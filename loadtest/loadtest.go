@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,7 +26,7 @@ type Options struct {
 	Concurrency int // requests in flight at most
 	Timeout     time.Duration
 	Drain       time.Duration
-	Receivers   string // webhook, websocket, longpoll, mixed
+	Receivers   string // webhook, websocket, longpoll, mixed, or a comma list of kinds
 	WSMode      string // ack or oma
 	Format      string // notificationFormat: json or xml
 	Listen      string // the tool's own webhook receivers
@@ -39,6 +40,13 @@ type Options struct {
 	ServerPID                      int
 	MetricsURL                     string
 	Ceiling                        bool // run the load against the in-process reference server first
+
+	// Chaos: the tool runs the server itself and kills it (chaos.go).
+	ServerCmd string        // command line of the server, split at spaces
+	ServerLog string        // file for the server's output
+	ReadyURL  string        // default: the target's origin + /readyz
+	KillEvery time.Duration // SIGKILL and restart after this much uptime; 0: never
+	Kills     int           // at most this many kills; 0: no limit
 
 	// drop, when set, is asked for each received notification; true throws it away
 	// before it is counted. Tests use it to prove that loss is detected.
@@ -73,12 +81,17 @@ Scenarios:
              receivers run by the tool, failing --fail-rate of the attempts with 503
   chat       --groups × --participants created through the OMA Chat API; changers POST
              chatSessionData; every other participant must get each change (N1) on its
-             receiver (--receivers webhook|websocket|longpoll|mixed)
+             receiver (--receivers webhook|websocket|longpoll|mixed, or a comma list
+             of webhook, websocket-ack, websocket-oma, longpoll used in turn)
   channels   --connections idle WebSocket channels held for --duration; server memory per
              connection from --server-pid or /metrics
 
 With --ceiling (chat, relay) the same load runs first against an in-process in-memory
 reference server; the report shows both runs and the target's ratios to it.
+
+Chaos (relay, chat): --server-cmd "notifyrelay serve --config X" --kill-every 5s runs
+the server, SIGKILLs and restarts it on that schedule while sending, and reports per
+kill the time back to /readyz and what was lost and duplicated, per receiver kind.
 
 Exit status: 0 all delivered, 1 something was lost, 2 bad usage, 3 setup failed.
 
@@ -117,7 +130,7 @@ func newFlags(o *Options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at most")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "one HTTP request")
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "after sending stops, how long to wait for the last deliveries")
-	fs.StringVar(&o.Receivers, "receivers", "webhook", "chat receivers: webhook, websocket, longpoll or mixed")
+	fs.StringVar(&o.Receivers, "receivers", "webhook", "chat receivers: webhook, websocket, longpoll, mixed, or a comma list of webhook, websocket-ack, websocket-oma, longpoll (in turn)")
 	fs.StringVar(&o.WSMode, "ws-mode", "ack", "WebSocket subprotocol: ack (notifyrelay.ack.v1) or oma")
 	fs.StringVar(&o.Format, "format", "json", "notificationFormat of chat subscriptions: json or xml")
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:0", "address of the tool's own webhook receivers")
@@ -133,6 +146,11 @@ func newFlags(o *Options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "channels: read the server's memory from /proc/PID/status")
 	fs.StringVar(&o.MetricsURL, "metrics-url", "", "channels: /metrics URL (default: target's /metrics)")
 	fs.BoolVar(&o.Ceiling, "ceiling", false, "chat, relay: first run the same load against an in-process in-memory reference server, then report the target's figures as ratios of it")
+	fs.StringVar(&o.ServerCmd, "server-cmd", "", `run the server with this command (split at spaces, no shell), e.g. "notifyrelay serve --config X"; stopped at the end`)
+	fs.StringVar(&o.ServerLog, "server-log", "", "--server-cmd: append the server's output to this file (default: discarded)")
+	fs.StringVar(&o.ReadyURL, "ready-url", "", "--server-cmd: readiness URL (default: the target's /readyz)")
+	fs.DurationVar(&o.KillEvery, "kill-every", 0, "--server-cmd: SIGKILL the server after this much uptime and restart it, while sending")
+	fs.IntVar(&o.Kills, "kills", 0, "--kill-every: at most this many kills (0: as many as the sending phase allows)")
 	return fs
 }
 
@@ -158,7 +176,7 @@ func (o *Options) check(fs *flag.FlagSet) error {
 		{o.Scenario == "relay" || o.Scenario == "chat" || o.Scenario == "channels", "SCENARIO must be relay, chat or channels, not " + strconv.Quote(o.Scenario)},
 		{o.Max || o.Rate > 0, "--rate must be positive"},
 		{o.Concurrency > 0, "--concurrency must be positive"},
-		{oneOf(o.Receivers, "webhook", "websocket", "longpoll", "mixed"), "--receivers must be webhook, websocket, longpoll or mixed"},
+		{validReceivers(o.Receivers), "--receivers must be webhook, websocket, longpoll, mixed or a comma list of webhook, websocket, websocket-ack, websocket-oma, longpoll"},
 		{oneOf(o.WSMode, "ack", "oma"), "--ws-mode must be ack or oma"},
 		{oneOf(o.Format, "json", "xml"), "--format must be json or xml"},
 		{o.Groups > 0 && o.Participants >= 2, "--groups must be positive and --participants at least 2"},
@@ -167,6 +185,9 @@ func (o *Options) check(fs *flag.FlagSet) error {
 		{o.FailRate >= 0 && o.FailRate < 1, "--fail-rate must be in [0, 1)"},
 		{o.Connections > 0, "--connections must be positive"},
 		{!o.Ceiling || o.Scenario != "channels", "--ceiling applies to chat and relay"},
+		{o.KillEvery >= 0 && o.Kills >= 0, "--kill-every and --kills must not be negative"},
+		{o.KillEvery == 0 || o.ServerCmd != "", "--kill-every needs --server-cmd (the tool kills only a server it started)"},
+		{o.KillEvery == 0 || o.Scenario != "channels", "--kill-every needs the relay or chat scenario"},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -174,6 +195,19 @@ func (o *Options) check(fs *flag.FlagSet) error {
 		}
 	}
 	return nil
+}
+
+// validReceivers checks --receivers: one word, or a comma list of kinds.
+func validReceivers(v string) bool {
+	if v == "websocket" || v == "mixed" {
+		return true
+	}
+	for _, k := range strings.Split(v, ",") {
+		if !oneOf(k, "webhook", "websocket", "websocket-ack", "websocket-oma", "longpoll") {
+			return false
+		}
+	}
+	return true
 }
 
 func oneOf(v string, allowed ...string) bool {

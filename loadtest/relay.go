@@ -28,6 +28,7 @@ func (s *relayScenario) Setup(ctx context.Context) error {
 	for i := range s.e.o.Destinations {
 		id := "d" + strconv.Itoa(i)
 		s.ids = append(s.ids, id)
+		s.e.tracker.SetKind(id, "webhook")
 		s.e.tracker.Expect(id, id)
 	}
 	s.seqs = make([]int, len(s.ids))

@@ -11,27 +11,29 @@ import (
 
 // Report is the outcome of a run: what --json writes and what the table shows.
 type Report struct {
-	Scenario        string            `json:"scenario"`
-	Target          string            `json:"target"`
-	Params          map[string]string `json:"params"`
-	Started         time.Time         `json:"started"`
-	SendSeconds     float64           `json:"sendSeconds"`  // the sending phase
-	DrainSeconds    float64           `json:"drainSeconds"` // waiting for the last deliveries
-	Interrupted     bool              `json:"interrupted"`  // Ctrl-C: a partial report
-	DrainTimedOut   bool              `json:"drainTimedOut"`
-	Sent            int64             `json:"sent"`
-	Accepted        int64             `json:"accepted"`
-	Delivered       int64             `json:"delivered"` // first receipts
-	AcceptedPerSec  float64           `json:"acceptedPerSec"`
-	DeliveredPerSec float64           `json:"deliveredPerSec"`
-	Latency         Latency           `json:"latencyMs"`       // end to end: sent → received
-	AcceptLatency   Latency           `json:"acceptLatencyMs"` // request → 2xx
-	Counts          Counts            `json:"delivery"`
-	Errors          map[string]int64  `json:"errors"`
-	Memory          *Memory           `json:"memory,omitempty"`
-	Timeline        []Point           `json:"timeline"`
-	Ceiling         *Report           `json:"ceiling,omitempty"`   // --ceiling: the same load on the reference server
-	VsCeiling       *Ratio            `json:"vsCeiling,omitempty"` // this run's figures over the ceiling's
+	Scenario        string                `json:"scenario"`
+	Target          string                `json:"target"`
+	Params          map[string]string     `json:"params"`
+	Started         time.Time             `json:"started"`
+	SendSeconds     float64               `json:"sendSeconds"`  // the sending phase
+	DrainSeconds    float64               `json:"drainSeconds"` // waiting for the last deliveries
+	Interrupted     bool                  `json:"interrupted"`  // Ctrl-C: a partial report
+	DrainTimedOut   bool                  `json:"drainTimedOut"`
+	Sent            int64                 `json:"sent"`
+	Accepted        int64                 `json:"accepted"`
+	Delivered       int64                 `json:"delivered"` // first receipts
+	AcceptedPerSec  float64               `json:"acceptedPerSec"`
+	DeliveredPerSec float64               `json:"deliveredPerSec"`
+	Latency         Latency               `json:"latencyMs"`       // end to end: sent → received
+	AcceptLatency   Latency               `json:"acceptLatencyMs"` // request → 2xx
+	Counts          Counts                `json:"delivery"`
+	ByKind          map[string]KindCounts `json:"byKind"`          // by receiver kind
+	Kills           []Kill                `json:"kills,omitempty"` // --kill-every: one row per kill, then the last life
+	Errors          map[string]int64      `json:"errors"`
+	Memory          *Memory               `json:"memory,omitempty"`
+	Timeline        []Point               `json:"timeline"`
+	Ceiling         *Report               `json:"ceiling,omitempty"`   // --ceiling: the same load on the reference server
+	VsCeiling       *Ratio                `json:"vsCeiling,omitempty"` // this run's figures over the ceiling's
 }
 
 // Memory is the server's resident memory around opening the idle connections.
@@ -75,6 +77,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		r.VsCeiling.writeRows(tw)
 	}
 	_ = tw.Flush()
+	r.writeKinds(w)
 }
 
 func (r *Report) writeRows(tw io.Writer) {

@@ -39,6 +39,7 @@ type env struct {
 	tracker  *Tracker
 	client   *client
 	inFlight atomic.Int64
+	sv       *supervisor // --server-cmd; nil when the server runs on its own
 }
 
 func newEnv(o Options, log io.Writer) *env {
@@ -51,7 +52,7 @@ func (e *env) observe(receiver string, m Marker, now time.Time) {
 	if e.o.drop != nil && e.o.drop() {
 		return
 	}
-	switch e.tracker.Receive(receiver, m.Stream, m.Seq) {
+	switch e.tracker.ReceiveIn(receiver, m.Stream, m.Seq, e.sv.epochAt(now)) {
 	case First, OutOfOrder:
 		e.stats.Delivered(now.Sub(m.Sent))
 	case Unexpected:
@@ -65,7 +66,7 @@ func (e *env) record(stream string, seq int, began time.Time, err error) {
 		e.stats.Error(errorKind(err))
 		return
 	}
-	e.tracker.Accepted(stream, seq)
+	e.tracker.AcceptedIn(stream, seq, e.sv.epochAt(began)) // a 2xx comes from the life it was sent to
 	e.stats.Accepted(time.Since(began))
 }
 
@@ -100,6 +101,15 @@ func run(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 // comes with the exit code of a failed setup.
 func runOnce(ctx context.Context, o Options, stderr io.Writer) (*Report, int) {
 	e := newEnv(o, stderr)
+	if o.ServerCmd != "" {
+		sv, err := startSupervised(ctx, o, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "notifyrelay loadtest:", err)
+			return nil, exitSetup
+		}
+		defer sv.stop()
+		e.sv = sv
+	}
 	sc := newScenario(e)
 	fmt.Fprintf(stderr, "loadtest %s: setting up against %s\n", o.Scenario, o.Target)
 	if err := sc.Setup(ctx); err != nil {
@@ -144,8 +154,10 @@ func (e *env) drive(ctx context.Context, sc scenario) *Report {
 	if e.o.Duration > 0 {
 		sendCtx, cancel = context.WithTimeout(ctx, e.o.Duration)
 	}
+	stopKills := e.startKills(sendCtx, start)
 	e.send(sendCtx, sc)
 	cancel()
+	stopKills()
 	sent := time.Since(start)
 	drained := true
 	if ctx.Err() == nil && sc.Streams() > 0 {
@@ -157,6 +169,10 @@ func (e *env) drive(ctx context.Context, sc scenario) *Report {
 		Interrupted: ctx.Err() != nil, DrainTimedOut: !drained}
 	e.stats.fill(r)
 	r.Counts = e.tracker.Count()
+	r.ByKind = e.tracker.Epochs(0)[0]
+	if e.sv != nil {
+		r.Kills = e.sv.report(e.tracker)
+	}
 	r.rates()
 	return r
 }

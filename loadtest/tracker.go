@@ -13,6 +13,7 @@ type Tracker struct {
 	mu      sync.RWMutex
 	streams map[string]*stream
 	flows   map[flowKey]*flow
+	kinds   map[string]string // receiver → its kind (webhook, websocket-ack, …)
 }
 
 type flowKey struct{ receiver, stream string }
@@ -20,14 +21,17 @@ type flowKey struct{ receiver, stream string }
 type stream struct {
 	mu       sync.Mutex
 	accepted bitset
+	epochs   []uint16 // by seq: the server life that accepted it (see Epochs)
 	flows    []*flow
 }
 
 type flow struct {
 	mu       sync.Mutex
+	kind     string
 	received bitset
 	max      int // highest seq seen, 0 = none
 	dups     int64
+	dupsIn   []int64 // by epoch of arrival
 	ooo      int64
 }
 
@@ -44,7 +48,14 @@ const (
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{streams: map[string]*stream{}, flows: map[flowKey]*flow{}}
+	return &Tracker{streams: map[string]*stream{}, flows: map[flowKey]*flow{}, kinds: map[string]string{}}
+}
+
+// SetKind names the kind of receiver (before Expect), for counts by kind.
+func (t *Tracker) SetKind(receiver, kind string) {
+	t.mu.Lock()
+	t.kinds[receiver] = kind
+	t.mu.Unlock()
 }
 
 // Expect declares that receiver must get every accepted notification of streamID.
@@ -58,14 +69,18 @@ func (t *Tracker) Expect(receiver, streamID string) {
 	}
 	k := flowKey{receiver, streamID}
 	if t.flows[k] == nil {
-		f := &flow{}
+		f := &flow{kind: t.kinds[receiver]}
 		t.flows[k] = f
 		s.flows = append(s.flows, f)
 	}
 }
 
 // Accepted records that the server acknowledged seq of streamID (seq ≥ 1).
-func (t *Tracker) Accepted(streamID string, seq int) {
+func (t *Tracker) Accepted(streamID string, seq int) { t.AcceptedIn(streamID, seq, 0) }
+
+// AcceptedIn is Accepted by the server in its life epoch (0 before the first kill,
+// k after the k-th).
+func (t *Tracker) AcceptedIn(streamID string, seq, epoch int) {
 	t.mu.RLock()
 	s := t.streams[streamID]
 	t.mu.RUnlock()
@@ -74,11 +89,21 @@ func (t *Tracker) Accepted(streamID string, seq int) {
 	}
 	s.mu.Lock()
 	s.accepted.set(seq)
+	for seq >= len(s.epochs) {
+		s.epochs = append(s.epochs, 0)
+	}
+	s.epochs[seq] = uint16(epoch)
 	s.mu.Unlock()
 }
 
 // Receive records that receiver got seq of streamID.
 func (t *Tracker) Receive(receiver, streamID string, seq int) Arrival {
+	return t.ReceiveIn(receiver, streamID, seq, 0)
+}
+
+// ReceiveIn is Receive during the server's life epoch (a duplicate is counted
+// against it).
+func (t *Tracker) ReceiveIn(receiver, streamID string, seq, epoch int) Arrival {
 	t.mu.RLock()
 	f := t.flows[flowKey{receiver, streamID}]
 	t.mu.RUnlock()
@@ -89,6 +114,10 @@ func (t *Tracker) Receive(receiver, streamID string, seq int) Arrival {
 	defer f.mu.Unlock()
 	if f.received.has(seq) {
 		f.dups++
+		for epoch >= len(f.dupsIn) {
+			f.dupsIn = append(f.dupsIn, 0)
+		}
+		f.dupsIn[epoch]++
 		return Duplicate
 	}
 	f.received.set(seq)
@@ -130,6 +159,57 @@ func (t *Tracker) Count() Counts {
 		s.mu.Unlock()
 	}
 	return c
+}
+
+// KindCounts are one receiver kind's figures.
+type KindCounts struct {
+	Expected   int64 `json:"expected"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+}
+
+// Epochs splits the findings by server life, for runs that kill the server:
+// row e holds, per receiver kind, what was accepted in epoch e (and how much of it
+// never arrived) and the duplicates that arrived in epoch e. Rows 0…epochs.
+func (t *Tracker) Epochs(epochs int) []map[string]KindCounts {
+	rows := make([]map[string]KindCounts, epochs+1)
+	for i := range rows {
+		rows[i] = map[string]KindCounts{}
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, s := range t.streams {
+		s.mu.Lock()
+		for _, f := range s.flows {
+			f.mu.Lock()
+			s.addTo(rows, f)
+			f.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	return rows
+}
+
+// addTo adds flow f of s to rows; the caller holds both locks.
+func (s *stream) addTo(rows []map[string]KindCounts, f *flow) {
+	for seq := range s.epochs {
+		if !s.accepted.has(seq) {
+			continue
+		}
+		e := min(int(s.epochs[seq]), len(rows)-1)
+		c := rows[e][f.kind]
+		c.Expected++
+		if !f.received.has(seq) {
+			c.Lost++
+		}
+		rows[e][f.kind] = c
+	}
+	for e, n := range f.dupsIn {
+		e = min(e, len(rows)-1)
+		c := rows[e][f.kind]
+		c.Duplicates += n
+		rows[e][f.kind] = c
+	}
 }
 
 // bitset is a growable set of small positive ints.

@@ -249,3 +249,48 @@ func TestParseGaugeAndNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// Each kill is charged with what the life it ended accepted and never delivered,
+// and with the duplicates that arrived after it; the last row is the final life.
+func TestKillAttribution(t *testing.T) {
+	tr := NewTracker()
+	tr.SetKind("w", "webhook")
+	tr.SetKind("p", "longpoll")
+	tr.Expect("w", "s")
+	tr.Expect("p", "s")
+	for seq, epoch := range []int{0, 0, 0, 1, 1, 2} { // seq 1..5 (0 unused)
+		if seq > 0 {
+			tr.AcceptedIn("s", seq, epoch)
+		}
+	}
+	for seq := 1; seq <= 5; seq++ {
+		tr.ReceiveIn("w", "s", seq, 0)
+		if seq != 2 && seq != 4 { // the long poll loses 2 (life 0) and 4 (life 1)
+			tr.ReceiveIn("p", "s", seq, 0)
+		}
+	}
+	tr.ReceiveIn("w", "s", 1, 1) // replayed after kill 1
+	tr.ReceiveIn("w", "s", 3, 2) // and after kill 2
+	tr.ReceiveIn("w", "s", 3, 2)
+	base := time.Now()
+	sv := &supervisor{kills: []Kill{{N: 1, at: base}, {N: 2, at: base.Add(time.Second)}}}
+	if sv.epochAt(base.Add(-time.Millisecond)) != 0 || sv.epochAt(base) != 1 || sv.epochAt(base.Add(2*time.Second)) != 2 {
+		t.Fatal("epochAt does not count the kills made by then")
+	}
+	rows := sv.report(tr)
+	want := []map[string]KindCounts{
+		{"webhook": {Expected: 2, Lost: 0, Duplicates: 1}, "longpoll": {Expected: 2, Lost: 1}},
+		{"webhook": {Expected: 2, Lost: 0, Duplicates: 2}, "longpoll": {Expected: 2, Lost: 1}},
+		{"webhook": {Expected: 1}, "longpoll": {Expected: 1}},
+	}
+	if len(rows) != 3 || rows[2].N != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for i, w := range want {
+		for kind, c := range w {
+			if rows[i].ByKind[kind] != c {
+				t.Errorf("row %d %s: %+v, want %+v", i, kind, rows[i].ByKind[kind], c)
+			}
+		}
+	}
+}

@@ -24,7 +24,7 @@ const (
 	keyIcon         = "chat/i/" // + sessionId → attached icon bytes
 	keySubscription = "chat/s/" // + subscriptionId → subscription JSON
 	keyCorrelator   = "chat/k/" // + kind \x00 user \x00 clientCorrelator → correlation JSON
-	keyChange       = "chat/n/" // + changeId → pending N2; + changeId/k → N1 outcome
+	keyChange       = "chat/n/" // + changeId → pending N2 and the N1 outcomes so far
 )
 
 // chatState is the in-memory copy of the chat records, loaded at start and kept in
@@ -46,7 +46,6 @@ type chatState struct {
 
 	trackMu  sync.Mutex
 	trackers map[string]*tracker // pending N2 by changeId
-	strays   []queue.Record      // outcome records found at load with no change: to delete
 }
 
 func newChatState(base string) *chatState {

@@ -176,19 +176,21 @@ func (r *Relay) changeSession(c call, id string, change func(*session) *oma.Requ
 		return nil, e
 	}
 	entry.mu.Lock()
-	defer entry.mu.Unlock()
-	s := entry.cur.clone()
+	s := entry.base().clone()
 	if s.find(c.user) < 0 { // left while we waited for the lock
+		entry.mu.Unlock()
 		return nil, oma.Forbidden(c.user + " is not a participant of the session")
 	}
 	if e := change(s); e != nil {
+		entry.mu.Unlock()
 		return nil, e
 	}
 	s.index()
-	if err := r.append(c.ctx, queue.Write{Records: []queue.Record{s.record()}}); err != nil {
+	wait := entry.enqueue(c.ctx, r.opts.Queue, s, queue.Write{Records: []queue.Record{s.record()}})
+	entry.mu.Unlock()
+	if err := wait(); err != nil {
 		return nil, r.unavailable(err)
 	}
-	entry.cur = s
 	return s, nil
 }
 

@@ -68,6 +68,17 @@ func (s *chatServer) restart() {
 	s.start()
 }
 
+// metrics returns the text of /metrics.
+func (s *chatServer) metrics() string {
+	resp, err := http.Get(apptest.URL(s.app) + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // do sends a request as user (path below …/chat/v1/) and returns status, headers
 // and body.
 func (s *chatServer) do(method, path, ct string, body []byte, hdr ...string) (int, http.Header, []byte) {

@@ -83,21 +83,23 @@ func webURL(s string) bool {
 	return (strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")) && len(s) > len("https://")
 }
 
-// applyChange authorises and applies ch under the session's lock, and appends the
-// new state with its notifications.
+// applyChange authorises and applies ch under the session's lock, and hands the new
+// state with its notifications to the queue; the 201 follows the commit.
 func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestError {
 	entry, _, e := r.sessionFor(c, sessionID)
 	if e != nil {
 		return e
 	}
 	entry.mu.Lock()
-	defer entry.mu.Unlock()
-	me := entry.cur.find(c.user)
+	base := entry.base()
+	me := base.find(c.user)
 	if me < 0 {
+		entry.mu.Unlock()
 		return oma.Forbidden(c.user + " is not a participant of the session")
 	}
-	next, e := applyTo(entry.cur, me, ch)
+	next, e := applyTo(base, me, ch)
 	if e != nil {
+		entry.mu.Unlock()
 		return e
 	}
 	msgID := newID(16)
@@ -108,15 +110,13 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 	} else if ch.data.Kind == oma.DataIcon {
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
 	}
-	r.chat.destMu.RLock()
 	t := r.notify(next, me, ch, msgID, &w)
-	err := r.append(c.ctx, w)
-	r.chat.destMu.RUnlock()
-	if err != nil {
+	wait := entry.enqueue(c.ctx, r.opts.Queue, next, w)
+	entry.mu.Unlock()
+	if err := wait(); err != nil {
 		r.untrack(t)
 		return r.unavailable(err)
 	}
-	entry.cur = next
 	loc := r.groupURL(c.esc, next.ID) + "/messages/" + msgID
 	c.created(loc, oma.MarshalResourceReference(c.out, loc))
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"notifyrelay/config"
 )
@@ -140,6 +141,30 @@ func TestNoReceiversSucceedsAtOnce(t *testing.T) {
 	s.subscribe(alice, "alice", "JSON")
 	s.must(201, "POST", esc(alice)+"/group/"+sid+"/messages", "application/json", `{"chatSessionData":{"subject":"x"}}`)
 	if n2 := s.hook.wait("/alice", 1)[0].Body; !strings.Contains(n2, `"status":"Succeeded"`) {
+		t.Errorf("N2: %s", n2)
+	}
+}
+
+// TestN1OutcomesAcrossRestart: bob's N1 is dead-lettered and carol's still retried
+// when the server restarts; bob's outcome (staged, written by the checkpoint at
+// shutdown) survives, so once carol's N1 is delivered alice's one N2 names bob.
+func TestN1OutcomesAcrossRestart(t *testing.T) {
+	s := startChat(t, nil)
+	sid := s.group()
+	s.hook.setStatus("/bob", 400)
+	s.hook.setStatus("/carol", 503)
+	s.subscribe(bob, "bob", "JSON")
+	s.subscribe(carol, "carol", "JSON")
+	s.subscribe(alice, "alice", "JSON")
+	s.must(201, "POST", esc(alice)+"/group/"+sid+"/messages", "application/json", `{"chatSessionData":{"subject":"x"}}`)
+	whWait(t, 10*time.Second, "bob's N1 dead-lettered", func() bool {
+		return strings.Contains(s.metrics(), `notifyrelay_webhook_dead_lettered_total{kind="subscription",reason="status_4xx"} 1`)
+	})
+	s.restart()
+	s.hook.setStatus("/carol", 0)
+	s.hook.wait("/carol", 1)
+	n2 := s.hook.wait("/alice", 1)[0].Body
+	if !strings.Contains(n2, `"status":"Failed"`) || !strings.Contains(n2, esc(bob)) || strings.Contains(n2, esc(carol)) {
 		t.Errorf("N2: %s", n2)
 	}
 }

@@ -276,43 +276,31 @@ func (r *deliveredRun) add(e queue.Entry, t try) {
 	}
 }
 
-// commit makes the run's deliveries durable: settlement records, then one Ack.
-// (In that order: a crash in between re-sends, it never forgets.)
+// commit settles the run's deliveries, then acknowledges them with one Ack. The
+// settlement records are staged: the queue makes them durable no later than the Ack
+// (a crash in between re-sends, it never forgets). Tags are settled before the Ack
+// for the same reason: a crash in between re-sends and re-settles (ignored as a
+// repeat); the other order could lose the outcome and with it the change's N2.
 func (d *deliverer) commit(dest string, r *deliveredRun) error {
 	if r.n == 0 {
 		return nil
 	}
 	defer func() { *r = deliveredRun{retention: r.retention} }()
 	if len(r.records) > 0 {
-		if _, err := d.q.Append(d.work, queue.Write{Records: r.records}); err != nil {
+		if err := d.q.Stage(d.work, r.records...); err != nil {
 			d.log.Warn().Err(err).Str("dest", dest).Msg("record deliveries; they will be sent again")
 			return err
 		}
 	}
-	// Settled before the Ack, for the same reason: a crash in between re-sends and
-	// re-settles (ignored as a repeat); the other order could lose the outcome and
-	// with it the change's status notification.
-	d.settleTags(r.tags)
+	for _, tag := range r.tags {
+		d.hooks.settled(tag, true)
+	}
 	if err := d.q.Ack(d.work, dest, r.last); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("acknowledge deliveries; they will be sent again")
 		return err
 	}
 	d.m.delivered.WithLabelValues(kindOf(dest)).Add(float64(r.n))
 	return nil
-}
-
-// settleTags tells the chat side that tags were delivered. Each may write a
-// record durably, so they run concurrently and share group commits.
-func (d *deliverer) settleTags(tags []string) {
-	if len(tags) == 1 {
-		d.hooks.settled(tags[0], true)
-		return
-	}
-	var wg sync.WaitGroup
-	for _, tag := range tags {
-		wg.Go(func() { d.hooks.settled(tag, true) })
-	}
-	wg.Wait()
 }
 
 // fail settles an attempt that did not deliver: retry later, or dead-letter.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 
@@ -28,11 +29,50 @@ type session struct {
 	Participants []participant `json:"p"`
 }
 
-// sessionEntry serialises the changes of one session: the writer holds mu across
-// the durable append, so the cache and the records never disagree.
+// sessionEntry serialises the changes of one session. A change is built on the tip
+// (the last state handed to the queue) and handed to the queue under mu, which fixes
+// its place in commit order; mu is released before the fsync, so the changes of one
+// session share group commits. Readers see cur, which only ever holds a committed
+// state. When a commit fails, the next change builds on cur again; a change already
+// queued behind the failed one was built on it and, if it commits, carries it.
 type sessionEntry struct {
-	mu  sync.Mutex
-	cur *session
+	mu             sync.Mutex
+	cur            *session // last committed
+	tip            *session // last handed to the queue; nil: cur
+	tipSeq, curSeq uint64   // order in which states were handed to the queue
+}
+
+// base is the state the next change builds on; mu is held.
+func (e *sessionEntry) base() *session {
+	if e.tip != nil {
+		return e.tip
+	}
+	return e.cur
+}
+
+// enqueue hands w, which turns the session into next, to q; mu is held. The
+// returned wait, called without mu, waits for the commit and publishes next.
+func (e *sessionEntry) enqueue(ctx context.Context, q queue.Queue, next *session, w queue.Write) (wait func() error) {
+	commit := q.Enqueue(ctx, w)
+	e.tipSeq++
+	seq := e.tipSeq
+	e.tip = next
+	return func() error {
+		_, err := commit()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err != nil {
+			e.tip = nil
+			return err
+		}
+		if seq > e.curSeq {
+			e.cur, e.curSeq = next, seq
+		}
+		if e.curSeq == e.tipSeq {
+			e.tip = nil
+		}
+		return nil
+	}
 }
 
 func (s *session) index() {

@@ -20,16 +20,19 @@ const (
 )
 
 // changeRecord is the durable part of a change whose N2 waits for its N1s
-// ("delivered" mode), under keyChange+Msg. Each settled N1 k adds a record
-// keyChange+Msg+"/"+k holding its outcome; N2 is appended together with the
-// deletion of all of them, so a restart anywhere in between still ends in exactly
-// one N2.
+// ("delivered" mode), under keyChange+Msg. It is appended with the change, and staged
+// again (queue.Stage) with the outcomes so far each time an N1 settles: the queue
+// makes a staged record durable no later than the acknowledgements that follow it,
+// so an N1 whose delivery survives a crash has its outcome survive too, and an N1
+// whose acknowledgement is lost is delivered and settled again. N2 is appended
+// together with the record's deletion, so a restart anywhere still ends in one N2.
 type changeRecord struct {
 	Session   string   `json:"s"`
 	Changer   string   `json:"c"`
 	Msg       string   `json:"m"`
-	Receivers []string `json:"r"` // participants that had a subscription
-	Owner     []int    `json:"o"` // N1 k → index in Receivers
+	Receivers []string `json:"r"`           // participants that had a subscription
+	Owner     []int    `json:"o"`           // N1 k → index in Receivers
+	Outcome   []int8   `json:"x,omitempty"` // N1 k → n1Pending, n1Delivered or n1Dead
 }
 
 // tracker follows one change's N1s in memory.
@@ -41,8 +44,14 @@ type tracker struct {
 	done    bool // N2 appended (or being appended)
 }
 
+// record is the change with its outcomes so far; t.mu is held (or t is not shared).
 func (t *tracker) record() queue.Record {
-	v, _ := json.Marshal(t.rec)
+	rec := t.rec
+	rec.Outcome = t.outcome
+	if t.left == len(t.outcome) {
+		rec.Outcome = nil // nothing settled yet
+	}
+	v, _ := json.Marshal(rec)
 	return queue.Record{Key: []byte(keyChange + t.rec.Msg), Value: v}
 }
 
@@ -61,53 +70,37 @@ func (r *Relay) untrack(t *tracker) {
 	r.chat.trackMu.Unlock()
 }
 
-// loadChange rebuilds a tracker from its records (rest is "<msg>" or "<msg>/<k>").
-// Records come in key order, so a change's record precedes its outcomes.
-func (c *chatState) loadChange(rest string, v []byte) error {
-	msg, k, isOutcome := strings.Cut(rest, "/")
-	if !isOutcome {
-		t := &tracker{}
-		if err := json.Unmarshal(v, &t.rec); err != nil {
-			return err
+// loadChange rebuilds a tracker from its record.
+func (c *chatState) loadChange(msg string, v []byte) error {
+	t := &tracker{}
+	if err := json.Unmarshal(v, &t.rec); err != nil {
+		return err
+	}
+	t.outcome = make([]int8, len(t.rec.Owner))
+	copy(t.outcome, t.rec.Outcome)
+	t.rec.Outcome = nil
+	for _, o := range t.outcome {
+		if o == n1Pending {
+			t.left++
 		}
-		t.outcome = make([]int8, len(t.rec.Owner))
-		t.left = len(t.outcome)
-		c.trackers[msg] = t
-		return nil
 	}
-	t := c.trackers[msg]
-	i, err := strconv.Atoi(k)
-	if t == nil || err != nil || i < 0 || i >= len(t.outcome) || len(v) != 1 || t.outcome[i] != n1Pending {
-		// A stray outcome: written just after its change's N2 (by another worker's
-		// late settle), so nothing waits for it. Deleted once loading is done.
-		c.strays = append(c.strays, queue.Record{Key: []byte(keyChange + rest)})
-		return nil
-	}
-	t.outcome[i] = int8(v[0])
-	t.left--
+	c.trackers[msg] = t
 	return nil
 }
 
-// finishSettled sends N2 for changes whose N1s all settled before a restart, and
-// deletes stray outcome records.
+// finishSettled sends N2 for changes whose N1s all settled before a restart.
 func (r *Relay) finishSettled(ctx context.Context) {
 	for _, t := range r.chat.trackers {
 		if t.left == 0 {
 			r.finish(ctx, t)
 		}
 	}
-	if len(r.chat.strays) == 0 {
-		return
-	}
-	if err := r.append(ctx, queue.Write{Records: r.chat.strays}); err != nil {
-		r.log.Warn().Err(err).Int("records", len(r.chat.strays)).Msg("delete stray N1 outcome records")
-	}
-	r.chat.strays = nil
 }
 
 // settled records the outcome of N1 tag (its entry id "<msg>.<k>") and sends N2
 // once the change's last N1 has settled. Unknown or repeated tags are ignored:
-// at-least-once delivery may report an N1 twice.
+// at-least-once delivery may report an N1 twice. The record is staged under t.mu,
+// so it is staged before N2's append (which supersedes it) or not at all.
 func (r *Relay) settled(tag string, ok bool) {
 	msg, ks, found := strings.Cut(tag, ".")
 	k, err := strconv.Atoi(ks)
@@ -132,15 +125,13 @@ func (r *Relay) settled(tag string, ok bool) {
 	t.outcome[k] = out
 	t.left--
 	last := t.left == 0
-	t.mu.Unlock()
-	ctx := context.Background()
-	if last {
-		r.finish(ctx, t)
-		return
-	}
-	key := []byte(keyChange + msg + "/" + ks)
-	if err := r.append(ctx, queue.Write{Records: []queue.Record{{Key: key, Value: []byte{byte(out)}}}}); err != nil {
+	// Staged even for the last one: if N2's append fails, the outcome still counts.
+	if err := r.opts.Queue.Stage(context.Background(), t.record()); err != nil {
 		r.log.Warn().Err(err).Str("change", msg).Msg("record N1 outcome")
+	}
+	t.mu.Unlock()
+	if last {
+		r.finish(context.Background(), t)
 	}
 }
 
@@ -157,9 +148,6 @@ func (r *Relay) finish(ctx context.Context, t *tracker) {
 	r.chat.destMu.RLock()
 	w := queue.Write{Entries: r.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
 	w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg)})
-	for k := range t.outcome {
-		w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg + "/" + strconv.Itoa(k))})
-	}
 	err := r.append(ctx, w)
 	r.chat.destMu.RUnlock()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/bridge"
 	"notifyrelay/config"
 	"notifyrelay/queue"
 )
@@ -100,7 +101,9 @@ func (a *App) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	a.ln = ln
+	// Connections count the bytes written, so that a long poll can tell when the
+	// client's TCP stack has its answer (bridge.WaitReceived).
+	a.ln = bridge.CountingListener(ln)
 	if a.cfg.PublicURL == "" {
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
 	}

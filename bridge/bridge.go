@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -59,6 +60,10 @@ type Bridge struct {
 	wg       sync.WaitGroup // writers, readers, the expiry loop
 	stopExp  chan struct{}
 	stopOnce sync.Once
+	// stopping ends when Stop gives up waiting: answers still waiting for the
+	// client's TCP acknowledgement stay queued.
+	stopping    context.Context
+	abandonWait context.CancelFunc
 }
 
 // New builds the bridge.
@@ -74,6 +79,7 @@ func New(o Options) (*Bridge, error) {
 		polls:   map[*poller]struct{}{},
 		stopExp: make(chan struct{}),
 	}
+	b.stopping, b.abandonWait = context.WithCancel(context.Background())
 	var err error
 	if b.metrics, err = newMetrics(o.Registerer, b); err != nil {
 		return nil, fmt.Errorf("bridge metrics: %w", err)
@@ -127,8 +133,15 @@ func (b *Bridge) Drain(ctx context.Context) {
 	}
 }
 
-// Stop ends lifetime expiry and waits for every goroutine of the bridge.
+// AbortGrace is how long Stop still waits, once ctx ended, for goroutines whose
+// sockets it cut.
+const AbortGrace = 2 * time.Second
+
+// Stop ends lifetime expiry and waits for every goroutine of the bridge. When ctx
+// ends first it cuts what they wait on (sockets closed, long-poll answers not yet
+// confirmed left queued) and waits at most AbortGrace more.
 func (b *Bridge) Stop(ctx context.Context) error {
+	defer b.abandonWait()
 	b.Drain(ctx)
 	b.stopOnce.Do(func() { close(b.stopExp) })
 	done := make(chan struct{})
@@ -140,7 +153,24 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("bridge stop: %w", ctx.Err())
+	}
+	b.abandonWait()
+	b.abortConns()
+	select {
+	case <-done:
+		b.log.Warn().Msg("shutdown_timeout reached: channel sockets cut, unconfirmed notifications stay queued")
+		return nil
+	case <-time.After(AbortGrace):
+		return fmt.Errorf("bridge stop: goroutines still running %v after shutdown_timeout", AbortGrace)
+	}
+}
+
+// abortConns closes every tracked WebSocket's socket at once.
+func (b *Bridge) abortConns() {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	for w := range b.conns {
+		w.abort()
 	}
 }
 

@@ -94,7 +94,7 @@ func startOn(t testing.TB, cfg config.Config) *server {
 		},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) { api.Fail(ctx, oma.TooLarge(int(cfg.Limits.MaxBody))) },
 	}
-	go func() { _ = s.srv.Serve(ln) }()
+	go func() { _ = s.srv.Serve(CountingListener(ln)) }()
 	t.Cleanup(s.stop)
 	return s
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	bytes       *prometheus.CounterVec // by mode
 	acks        prometheus.Counter
 	slow        prometheus.Counter
+	unconfirmed prometheus.Counter  // long-poll answers the client's TCP stack did not acknowledge
 	delivered   prometheus.Counter  // notifyrelay_notifications_delivered_total{kind="channel"}
 	latency     prometheus.Observer // notifyrelay_delivery_latency_seconds{kind="channel"}
 }
@@ -36,6 +37,8 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 			Help: "Acknowledgements applied to channel queues (delivered batches)."}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_slow_disconnects_total",
 			Help: "WebSockets closed because the client stopped reading."}),
+		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_poll_unconfirmed_total",
+			Help: "Long-poll answers written but not acknowledged by the client's TCP stack in time; left queued."}),
 	}
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "notifyrelay_notifications_delivered_total",
 		Help: "Notifications delivered, by destination kind."}, []string{"kind"})
@@ -54,7 +57,7 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 	worst := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog_max",
 		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return b.backlog(true) })
 	var errs []error
-	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, delivered, latency, backlog, worst} {
+	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, m.unconfirmed, delivered, latency, backlog, worst} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

@@ -159,7 +159,7 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 	for {
 		busy := c.inFlight()
 		if busy == nil {
-			es, err := b.q.Read(ctx, c.dest(), 0, c.st.MaxNotifications)
+			es, err := b.q.Read(ctx, c.dest(), 0, min(c.st.MaxNotifications, pollPage))
 			if err != nil {
 				api.Fail(ctx, unavailable())
 				return
@@ -193,15 +193,15 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 	}
 }
 
-// answerPoll sends the leading run of same-format notifications as one list, to be
-// acknowledged once written. The run's format must be one Accept allows, else 406
-// (nothing is consumed: a poll that accepts it gets it). A poll superseded
-// since its Read answers 409 and sends nothing, so only the channel's current poll
-// ever sends.
+// answerPoll streams the pending notifications of the head's format, up to
+// maxNotifications and channels.max_answer_bytes (at least one), as one list, to
+// be acknowledged once the client received it (pollAnswer). The head's format must
+// be one Accept allows, else 406 (nothing is consumed: a poll that accepts it gets
+// it). A poll superseded since its Read answers 409 and sends nothing, so only the
+// channel's current poll ever sends.
 func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) {
-	batch := leadingRun(es, c.st.MaxNotifications)
-	f := batch[0].format
-	if p.only && f != p.format {
+	first := decode(es[0])
+	if p.only && first.format != p.format {
 		api.Fail(ctx, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept"))))
 		return
 	}
@@ -210,19 +210,15 @@ func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es 
 		api.Fail(ctx, oma.PollSuperseded())
 		return
 	}
-	docs := make([][]byte, len(batch))
-	a := &pollAnswer{b: b, c: c, seq: batch[len(batch)-1].seq, done: done}
-	for i, e := range batch {
-		docs[i] = e.env.Body
-		a.delivered.add(e.env.Tag, e.enqueued)
-	}
-	a.body = oma.MarshalNotificationList(f, docs)
+	a := &pollAnswer{b: b, c: c, conn: ctx.Conn(), f: first.format, max: c.st.MaxNotifications,
+		maxBytes: int(b.cfg.MaxAnswerBytes), http10: !ctx.Request.Header.IsHTTP11(), done: done}
+	a.start(first, es[1:])
 	b.wg.Add(1) // until the answer settles, after the handler returned
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentType(f.ContentType())
+	ctx.SetContentType(first.format.ContentType())
 	size := -1 // chunked: see pollAnswer
-	if !ctx.Request.Header.IsHTTP11() {
-		size = len(a.body)
+	if a.http10 {
+		size = a.bufferAll()
 	}
 	ctx.Response.SetBodyStream(a, size)
 }
@@ -275,21 +271,27 @@ type pending struct {
 	enqueued time.Time
 }
 
+// decode reads a queued notification for sending. An undecodable entry travels
+// as a JSON string (never happens: the bridge and the relay write envelopes).
+func decode(e queue.Entry) pending {
+	env, err := oma.UnmarshalEnvelope(e.Data)
+	if err != nil {
+		env = oma.Envelope{ContentType: "application/octet-stream", Body: e.Data}
+	}
+	f, _ := oma.FormatOf(env.ContentType)
+	return pending{seq: e.Seq, env: env, format: f, enqueued: e.Enqueued}
+}
+
 // leadingRun decodes es and returns its longest prefix of at most max entries in
-// one format. Undecodable entries travel as JSON strings (never happens: the bridge
-// and the relay write envelopes).
+// one format.
 func leadingRun(es []queue.Entry, max int) []pending {
 	var out []pending
 	for _, e := range es {
-		env, err := oma.UnmarshalEnvelope(e.Data)
-		if err != nil {
-			env = oma.Envelope{ContentType: "application/octet-stream", Body: e.Data}
-		}
-		f, _ := oma.FormatOf(env.ContentType)
-		if len(out) > 0 && (f != out[0].format || len(out) == max) {
+		p := decode(e)
+		if len(out) > 0 && (p.format != out[0].format || len(out) == max) {
 			break
 		}
-		out = append(out, pending{seq: e.Seq, env: env, format: f, enqueued: e.Enqueued})
+		out = append(out, p)
 	}
 	return out
 }

@@ -178,7 +178,7 @@ func TestLongPollAnswerNotWrittenStaysQueued(t *testing.T) {
 		t.Fatal("two answers in flight on one channel")
 	}
 	s.b.wg.Add(1)
-	a := &pollAnswer{b: s.b, c: c, body: []byte("x"), seq: 1, done: done}
+	a := &pollAnswer{b: s.b, c: c, out: []byte("xy"), seq: 1, done: done}
 	buf := make([]byte, 1)
 	_, _ = a.Read(buf) // part of the body went out, then the write failed
 	_ = a.CloseWithError(io.ErrClosedPipe)

@@ -162,6 +162,10 @@ type wsConn struct {
 	heldFrames, heldBytes int
 }
 
+// abort closes the socket under w at once, so that its blocked reads and writes
+// return (Stop's last resort after shutdown_timeout).
+func (w *wsConn) abort() { _ = w.out.Conn.Close() }
+
 // stop asks the connection to close with code; the first call wins.
 func (w *wsConn) stop(code int, text string) {
 	w.stopOnce.Do(func() {

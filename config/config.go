@@ -81,10 +81,11 @@ type Channels struct {
 	MaxLifetime     int      `yaml:"max_lifetime"`     // seconds
 	PollTimeout     Duration `yaml:"poll_timeout"`
 	AllowedOrigins  []string `yaml:"allowed_origins"`
-	Window          int      `yaml:"window"`        // default unacknowledged notifications in acknowledged mode
-	MaxWindow       int      `yaml:"max_window"`    // cap on ?window=
-	SendBuffer      int      `yaml:"send_buffer"`   // frames queued per WebSocket before it counts as slow
-	WriteTimeout    Duration `yaml:"write_timeout"` // a WebSocket write that takes longer: the client is slow
+	Window          int      `yaml:"window"`           // default unacknowledged notifications in acknowledged mode
+	MaxWindow       int      `yaml:"max_window"`       // cap on ?window=
+	SendBuffer      int      `yaml:"send_buffer"`      // frames queued per WebSocket before it counts as slow
+	WriteTimeout    Duration `yaml:"write_timeout"`    // a WebSocket write that takes longer: the client is slow
+	MaxAnswerBytes  Size     `yaml:"max_answer_bytes"` // notification bytes in one long-poll answer (at least one notification)
 }
 
 // Limits bounds request sizes.
@@ -110,7 +111,7 @@ func Default() Config {
 			RecordRetention: Duration(7 * 24 * time.Hour),
 		},
 		Chat:     Chat{StatusNotification: "delivered", MaxDuration: 86400},
-		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second)},
+		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second), MaxAnswerBytes: Size(1 << 20)},
 		Limits:   Limits{MaxBody: Size(1 << 20)},
 		Queue:    Queue{CheckpointInterval: Duration(100 * time.Millisecond)},
 	}
@@ -251,6 +252,8 @@ func (c *Config) checkChannels() error {
 		return fmt.Errorf("channels.send_buffer: must be positive")
 	case ch.WriteTimeout <= 0:
 		return fmt.Errorf("channels.write_timeout: must be positive")
+	case ch.MaxAnswerBytes < 1:
+		return fmt.Errorf("channels.max_answer_bytes: must be positive")
 	}
 	return nil
 }

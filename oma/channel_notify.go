@@ -64,24 +64,40 @@ func SniffFormat(b []byte) (Format, bool) {
 // CheckNotification accepted it) in one notificationList. XML declarations of the
 // inner documents are dropped; each keeps its own namespace declarations.
 func MarshalNotificationList(f Format, docs [][]byte) []byte {
-	if f == XML {
-		if len(docs) == 0 {
-			return append([]byte(XMLHeader), `<nc:notificationList xmlns:nc="`+NSChannel+`"/>`...)
-		}
-		b := append([]byte(XMLHeader), `<nc:notificationList xmlns:nc="`+NSChannel+`">`...)
-		for _, d := range docs {
-			b = append(b, stripXMLDecl(d)...)
-		}
-		return append(b, "</nc:notificationList>"...)
+	if f == XML && len(docs) == 0 {
+		return append([]byte(XMLHeader), `<nc:notificationList xmlns:nc="`+NSChannel+`"/>`...)
 	}
-	b := append([]byte(nil), `{"notificationList":[`...)
+	b := NotificationListHead(f)
 	for i, d := range docs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, bytes.TrimSpace(d)...)
+		b = AppendNotificationListItem(b, f, d, i)
 	}
-	return append(b, "]}"...)
+	return append(b, NotificationListTail(f)...)
+}
+
+// NotificationListHead, AppendNotificationListItem (document i of the list) and
+// NotificationListTail let a non-empty notificationList be streamed piece by piece.
+func NotificationListHead(f Format) []byte {
+	if f == XML {
+		return append([]byte(XMLHeader), `<nc:notificationList xmlns:nc="`+NSChannel+`">`...)
+	}
+	return []byte(`{"notificationList":[`)
+}
+
+func AppendNotificationListItem(b []byte, f Format, doc []byte, i int) []byte {
+	if f == XML {
+		return append(b, stripXMLDecl(doc)...)
+	}
+	if i > 0 {
+		b = append(b, ',')
+	}
+	return append(b, bytes.TrimSpace(doc)...)
+}
+
+func NotificationListTail(f Format) []byte {
+	if f == XML {
+		return []byte("</nc:notificationList>")
+	}
+	return []byte("]}")
 }
 
 // stripXMLDecl removes a leading <?xml ...?> declaration (and a BOM).

@@ -106,10 +106,18 @@ func (d *deliverer) stop(ctx context.Context) error {
 	// sent again after the restart, which at-least-once allows.
 	d.cancelWork()
 	d.web.conns.abortAll()
-	<-done
-	d.log.Warn().Msg("shutdown_timeout reached: in-flight webhook attempts given back to the queue")
-	return nil
+	select {
+	case <-done:
+		d.log.Warn().Msg("shutdown_timeout reached: in-flight webhook attempts given back to the queue")
+		return nil
+	case <-time.After(abortGrace):
+		return fmt.Errorf("delivery stop: workers still running %v after shutdown_timeout", abortGrace)
+	}
 }
+
+// abortGrace is how long stop still waits, once shutdown_timeout passed, for the
+// attempts it aborted.
+const abortGrace = 2 * time.Second
 
 func (d *deliverer) worker(prefix string) {
 	defer d.wg.Done()

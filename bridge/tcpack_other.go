@@ -1,0 +1,6 @@
+//go:build !linux
+
+package bridge
+
+// unacked: SIOCOUTQ is Linux only; elsewhere receipt cannot be confirmed.
+func unacked(*tallyConn) (int, error) { return 0, ErrUnconfirmable }

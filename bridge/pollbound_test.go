@@ -131,7 +131,7 @@ func TestStopBoundedAfterShutdownTimeout(t *testing.T) {
 	if err := s.b.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v (goroutines not waited for)", err)
 	}
-	if depth := s.q.DestStats(DestPrefix + idOf(ch)).Depth; depth == 0 {
+	if depth := s.q.DestStats(s.b.hub.get(idOf(ch)).dest()).Depth; depth == 0 {
 		t.Fatal("notifications the client never read were counted delivered")
 	}
 }

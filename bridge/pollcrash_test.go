@@ -41,7 +41,7 @@ func TestLongPollAcrossSIGKILL(t *testing.T) {
 	if _, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the answer to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
+	waitUntil(t, "the answer to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
 	// The server wrote what the client's window allowed; the rest waits. It must
 	// not count the answer delivered meanwhile (it would lose it below).
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -57,7 +57,7 @@ func TestLongPollAcrossSIGKILL(t *testing.T) {
 	if got := pollNs(t, poll); fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("after the restart: %v, want [1 2 3 4 5]", got)
 	}
-	waitFor(t, "the answer acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_acks_total") == "1" })
+	waitUntil(t, "the answer acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_acks_total") == "1" })
 	if got := pollNs(t, poll); len(got) != 0 {
 		t.Fatalf("received answer sent again: %v", got)
 	}
@@ -163,7 +163,7 @@ func metric(t *testing.T, base, name string) string {
 	return ""
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -39,9 +39,10 @@ type chatState struct {
 
 	createMu sync.Mutex // serialises creates, for clientCorrelator checks
 
-	// destMu is read-held from choosing subscriptions' destinations to appending to
-	// them; ChannelGone write-holds it, so that once it returns nothing is still
-	// appending to the destination of the subscriptions it ended.
+	// destMu is read-held from choosing subscriptions' destinations until the write
+	// to them has committed; ChannelGone write-holds it, so that once it returns
+	// nothing is still appending to the destination of the subscriptions it ended.
+	// Lock order: destMu before a session's mu.
 	destMu sync.RWMutex
 
 	trackMu  sync.Mutex

@@ -90,6 +90,10 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 	if e != nil {
 		return e
 	}
+	// Held until the commit, so a channel's end (ChannelGone) waits for N1s already
+	// aimed at it; taken before entry.mu, since wait takes entry.mu again.
+	r.chat.destMu.RLock()
+	defer r.chat.destMu.RUnlock()
 	entry.mu.Lock()
 	base := entry.base()
 	me := base.find(c.user)

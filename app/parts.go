@@ -40,7 +40,15 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 		},
 		OnCheckpoint: checkpoints.Inc,
 	}
-	return queue.OpenBadger(cfg.DataDir, opts, log.With().Str("component", "queue").Logger())
+	q, err := queue.OpenBadger(cfg.DataDir, opts, log.With().Str("component", "queue").Logger())
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "notifyrelay_queue_keys_written_total",
+		Help: "Storage keys set or deleted by queue commits (log values, cursors, records).",
+	}, func() float64 { return float64(q.KeysWritten()) }))
+	return q, nil
 }
 
 // buildParts wires the relay and the bridge on the queue. They never import each

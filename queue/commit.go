@@ -221,6 +221,7 @@ func (e *engine) flush(b *batch) {
 		e.onCommit(len(b.done), time.Since(start))
 	}
 	for _, pl := range b.done {
+		e.keys.Add(int64(len(pl.muts)))
 		for _, l := range pl.logs {
 			e.cache.put(l.id, l.val, l.entries)
 		}

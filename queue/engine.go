@@ -38,6 +38,7 @@ type engine struct {
 	closeErr  error
 
 	commits, committed atomic.Int64 // transactions and requests committed (benchmarks)
+	keys               atomic.Int64 // keys set or deleted by committed transactions
 	onCommit           func(requests int, took time.Duration)
 	onCheckpoint       func()
 }
@@ -203,6 +204,10 @@ func (e *engine) Release(dest string) { e.sched.release(dest) }
 // Watch implements Scheduler.Watch. After Close the channel holds one signal, so a
 // watcher wakes and finds ErrClosed on its next Read.
 func (e *engine) Watch(dest string) (<-chan struct{}, func()) { return e.sched.watch(dest) }
+
+// KeysWritten reports how many keys committed transactions have set or deleted since
+// open: what storage pays for, as benchmarks and metrics count it.
+func (e *engine) KeysWritten() int64 { return e.keys.Load() }
 
 // Dests implements Stats.Dests; the list is sorted by destination id.
 func (e *engine) Dests(prefix string) []DestStats { return e.sched.destList(prefix) }

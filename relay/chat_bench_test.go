@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"notifyrelay/app"
 	"notifyrelay/app/apptest"
 	"notifyrelay/config"
 )
@@ -61,6 +63,7 @@ func BenchmarkChatPost(b *testing.B) {
 		}
 		paths[g] = esc(owner) + "/group/" + m[1] + "/messages"
 	}
+	keys0 := metricOf(b, a, "notifyrelay_queue_keys_written_total")
 	var next atomic.Int64
 	b.SetParallelism(32)
 	b.ReportAllocs()
@@ -77,6 +80,26 @@ func BenchmarkChatPost(b *testing.B) {
 	secs := time.Since(start).Seconds()
 	b.ReportMetric(float64(b.N)/secs, "changes/s")
 	b.ReportMetric(float64(b.N*(members-1))/secs, "N1/s")
+	b.ReportMetric((metricOf(b, a, "notifyrelay_queue_keys_written_total")-keys0)/float64(b.N), "keys/change")
+}
+
+// metricOf reads a metric without labels from a's /metrics.
+func metricOf(b *testing.B, a *app.App, name string) float64 {
+	_, body, err := fasthttp.Get(nil, apptest.URL(a)+"/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatalf("no metric %s", name)
+	return 0
 }
 
 // fasthttpSink is a webhook that always answers 503.

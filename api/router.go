@@ -26,14 +26,19 @@ type route struct {
 	segs    []string // literal segment, or "{name}"
 	methods Methods
 	allow   string
-	prefix  bool // last segment "{name...}" matches the rest of the path
+	prefix  bool  // last segment "{name...}" matches the rest of the path
+	admit   Admit // nil: the router's
 }
 
 // Router matches the raw (still percent-encoded) path segment by segment, so an
 // encoded "/" inside a {userId} stays inside it, then decodes each parameter.
+// With ReadBodies set, a request's body is read only after its route is matched and
+// the request admitted.
 type Router struct {
 	routes   []*route
 	requests *prometheus.CounterVec
+	admit    Admit
+	read     BodyReader
 }
 
 // NewRouter returns an empty router counting requests by route and status in reg
@@ -51,14 +56,19 @@ func NewRouter(reg prometheus.Registerer) *Router {
 
 // Handle adds a resource. pattern is a path such as "/chat/v1/{userId}/group"; every
 // method of m is allowed, any other gets 405 with Allow listing exactly m's methods.
-func (r *Router) Handle(pattern string, m Methods) {
+// Its bodies are read once the router's Admit lets the request in.
+func (r *Router) Handle(pattern string, m Methods) { r.HandleAdmit(pattern, m, nil) }
+
+// HandleAdmit is Handle with the resource's own Admit (nil: the router's), for a
+// resource whose URL is its credential (a callbackURL).
+func (r *Router) HandleAdmit(pattern string, m Methods, admit Admit) {
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	segs := strings.Split(strings.Trim(pattern, "/"), "/")
-	rt := &route{pattern: pattern, segs: segs, methods: m, allow: strings.Join(names, ", ")}
+	rt := &route{pattern: pattern, segs: segs, methods: m, allow: strings.Join(names, ", "), admit: admit}
 	if last := segs[len(segs)-1]; strings.HasSuffix(last, "...}") {
 		rt.prefix = true
 		segs[len(segs)-1] = strings.TrimSuffix(last, "...}") + "}"
@@ -88,7 +98,11 @@ func (r *Router) Serve(ctx *fasthttp.RequestCtx) bool {
 func (r *Router) dispatch(ctx *fasthttp.RequestCtx, rt *route, p Params) {
 	method := string(ctx.Method())
 	if h, ok := rt.methods[method]; ok {
-		h(ctx, p)
+		if e := r.readBody(ctx, rt, p); e != nil {
+			WriteError(ctx, ErrorFormat(ctx), e)
+		} else {
+			h(ctx, p)
+		}
 	} else {
 		ctx.Response.Header.Set("Allow", rt.allow)
 		WriteError(ctx, ErrorFormat(ctx), oma.MethodNotAllowed(method))

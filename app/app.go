@@ -46,6 +46,7 @@ type App struct {
 	engine queue.Engine
 	parts  []Part
 	router *api.Router
+	bodies *bodyLimiter
 
 	ln, adminLn net.Listener
 	srv, admin  *fasthttp.Server
@@ -124,7 +125,10 @@ func (a *App) open() error {
 	a.engine = newCountingQueue(engine, a.reg)
 	a.reg.MustRegister(newQueueCollector(engine))
 	a.router = api.NewRouter(a.reg)
-	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine)
+	auth := api.NewAuth(a.cfg.Auth.Tokens)
+	a.bodies = &bodyLimiter{max: int64(a.cfg.Limits.MaxBody), budget: int64(a.cfg.Limits.MaxInflightBody)}
+	a.router.ReadBodies(api.AdmitToken(auth), a.bodies.read)
+	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine, auth)
 	if err != nil {
 		_ = engine.Close()
 		return err
@@ -137,6 +141,10 @@ func (a *App) open() error {
 
 func (a *App) serve() {
 	a.srv = a.newServer(a.handle)
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "notifyrelay_http_open_connections",
+		Help: "Connections open on the public listener.",
+	}, func() float64 { return float64(a.srv.GetOpenConnectionsCount()) }))
 	a.goServe(a.srv, a.ln)
 	if a.adminLn != nil {
 		a.admin = a.newServer(a.handleAdmin)

@@ -19,6 +19,10 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		Handler:            h,
 		Name:               "notifyrelay",
 		MaxRequestBodySize: int(a.cfg.Limits.MaxBody),
+		// Bodies are read by the router, once the route and the token are known
+		// (bodyLimiter); fasthttp itself reads at most 8 KiB of one ahead.
+		StreamRequestBody: true,
+		MaxConnsPerIP:     a.cfg.Limits.MaxConnsPerIP,
 		// Keep multipart bodies as bytes: the chat API parses them itself, leniently
 		// (the seed's multipart example is not one fasthttp's form parser reads).
 		DisablePreParseMultipartForm: true,
@@ -57,7 +61,16 @@ func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 func (a *App) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	a.route(ctx)
+	a.bodies.release(ctx)
 	a.logRequest(ctx, start)
+}
+
+// dropBody leaves a body nobody reads to fasthttp, which discards it after the
+// response (or closes the connection when it is large).
+func dropBody(ctx *fasthttp.RequestCtx) {
+	if ctx.Request.IsBodyStream() {
+		ctx.Request.SetBodyRaw(nil)
+	}
 }
 
 // logRequest writes one line per request at debug and one per failure (5xx) at warn.
@@ -85,6 +98,10 @@ func redactPath(p string) string {
 }
 
 func (a *App) route(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/healthz", "/readyz", "/metrics":
+		dropBody(ctx)
+	}
 	switch string(ctx.Path()) {
 	case "/healthz":
 		ctx.SetStatusCode(fasthttp.StatusOK)
@@ -143,6 +160,7 @@ func (a *App) handleReady(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *App) handleAdmin(ctx *fasthttp.RequestCtx) {
+	dropBody(ctx)
 	switch p := string(ctx.Path()); {
 	case p == "/metrics":
 		a.metrics(ctx)

@@ -55,8 +55,7 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 // other: the bridge recognises its callbackURLs for the relay (relay.ChannelLookup),
 // tells the relay the outcome of tagged notifications (OnSettled) and which
 // channels ended (OnChannelGone: their chat subscriptions end too).
-func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine) ([]Part, error) {
-	auth := api.NewAuth(cfg.Auth.Tokens)
+func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine, auth *api.Auth) ([]Part, error) {
 	var r *relay.Relay
 	b, err := bridge.New(bridge.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth,
 		OnSettled:     func(tag string, delivered bool) { r.Settled(tag, delivered) },

@@ -97,7 +97,7 @@ func (b *Bridge) Routes(rt *api.Router) {
 	rt.Handle(ch+"/{channelId}/channelLifetime", api.Methods{"GET": b.handleLifetimeGet, "PUT": b.handleLifetimePut})
 	rt.Handle(ch+"/{channelId}/poll", api.Methods{"POST": b.handlePoll})
 	rt.Handle(ch+"/{channelId}/ws", api.Methods{"GET": b.handleWS})
-	rt.Handle("/notifications/{token}", api.Methods{"POST": b.handleCallback})
+	rt.HandleAdmit("/notifications/{token}", api.Methods{"POST": b.handleCallback}, b.admitCallback)
 }
 
 // Start loads the channels from the queue's records and launches lifetime expiry.

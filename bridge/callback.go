@@ -37,6 +37,15 @@ func (b *Bridge) handleCallback(ctx *fasthttp.RequestCtx, p api.Params) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// admitCallback lets a notification's body be read only for a callbackURL that
+// exists: its token is the credential.
+func (b *Bridge) admitCallback(_ *fasthttp.RequestCtx, p api.Params) *oma.RequestError {
+	if b.hub.byToken(p["token"]) == nil {
+		return oma.NotFound("callbackURL")
+	}
+	return nil
+}
+
 // notificationFormat is the format of a POSTed notification: its Content-Type, or
 // sniffed from the body when there is none. Any other type is a 415.
 func notificationFormat(ctx *fasthttp.RequestCtx) (oma.Format, *oma.RequestError) {

@@ -88,9 +88,16 @@ type Channels struct {
 	MaxAnswerBytes  Size     `yaml:"max_answer_bytes"` // notification bytes in one long-poll answer (at least one notification)
 }
 
-// Limits bounds request sizes.
+// Limits bounds what one client may make the server hold. Counts are per user;
+// 0 turns a count limit off.
 type Limits struct {
-	MaxBody Size `yaml:"max_body"`
+	MaxBody                 Size `yaml:"max_body"`
+	MaxInflightBody         Size `yaml:"max_inflight_body"` // request bodies in memory at once, all requests together
+	MaxConnsPerIP           int  `yaml:"max_conns_per_ip"`
+	MaxGroupsPerUser        int  `yaml:"max_groups_per_user"`
+	MaxParticipants         int  `yaml:"max_participants"` // per group
+	MaxChannelsPerUser      int  `yaml:"max_channels_per_user"`
+	MaxSubscriptionsPerUser int  `yaml:"max_subscriptions_per_user"`
 }
 
 // Default returns the configuration with every default filled in. It is the only
@@ -112,8 +119,9 @@ func Default() Config {
 		},
 		Chat:     Chat{StatusNotification: "delivered", MaxDuration: 86400},
 		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second), MaxAnswerBytes: Size(1 << 20)},
-		Limits:   Limits{MaxBody: Size(1 << 20)},
-		Queue:    Queue{CheckpointInterval: Duration(100 * time.Millisecond)},
+		Limits: Limits{MaxBody: Size(1 << 20), MaxInflightBody: Size(64 << 20), MaxConnsPerIP: 1000,
+			MaxGroupsPerUser: 1000, MaxParticipants: 1000, MaxChannelsPerUser: 1000, MaxSubscriptionsPerUser: 1000},
+		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond)},
 	}
 }
 
@@ -134,7 +142,7 @@ func (c *Config) Validate() error {
 		},
 		func() error { return atLeast("chat.max_duration", c.Chat.MaxDuration, 1) },
 		c.checkChannels,
-		func() error { return atLeast("limits.max_body", int(c.Limits.MaxBody), 1024) },
+		c.checkLimits,
 		func() error {
 			return positive("queue.checkpoint_interval", c.Queue.CheckpointInterval.D())
 		},
@@ -254,6 +262,28 @@ func (c *Config) checkChannels() error {
 		return fmt.Errorf("channels.write_timeout: must be positive")
 	case ch.MaxAnswerBytes < 1:
 		return fmt.Errorf("channels.max_answer_bytes: must be positive")
+	}
+	return nil
+}
+
+func (c *Config) checkLimits() error {
+	l := c.Limits
+	if err := atLeast("limits.max_body", int(l.MaxBody), 1024); err != nil {
+		return err
+	}
+	if l.MaxInflightBody < l.MaxBody {
+		return fmt.Errorf("limits.max_inflight_body: must be at least limits.max_body")
+	}
+	counts := []struct {
+		key string
+		v   int
+	}{{"limits.max_conns_per_ip", l.MaxConnsPerIP}, {"limits.max_groups_per_user", l.MaxGroupsPerUser},
+		{"limits.max_participants", l.MaxParticipants}, {"limits.max_channels_per_user", l.MaxChannelsPerUser},
+		{"limits.max_subscriptions_per_user", l.MaxSubscriptionsPerUser}}
+	for _, k := range counts {
+		if err := atLeast(k.key, k.v, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ delivery:
   backoff: {initial: 20ms, max: 500ms}
   # every receiver of the tool shares one host:port; the default 64 would cap delivery
   max_conns_per_host: 256
+limits:
+  # every client of the tool is 127.0.0.1 (10,000 WebSockets in "channels")
+  max_conns_per_ip: 0
 CFG
 	"$bin" serve --config "$out/cfg.yaml" >>"$out/server.log" 2>&1 &
 	pid=$!

@@ -104,7 +104,7 @@ func (a *App) listen() error {
 	}
 	// Connections count the bytes written, so that a long poll can tell when the
 	// client's TCP stack has its answer (bridge.WaitReceived).
-	a.ln = bridge.CountingListener(ln)
+	a.ln = bridge.CountingListener(limitPerIP(ln, a.cfg.Limits.MaxConnsPerIP))
 	if a.cfg.PublicURL == "" {
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
 	}

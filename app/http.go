@@ -22,7 +22,6 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		// Bodies are read by the router, once the route and the token are known
 		// (bodyLimiter); fasthttp itself reads at most 8 KiB of one ahead.
 		StreamRequestBody: true,
-		MaxConnsPerIP:     a.cfg.Limits.MaxConnsPerIP,
 		// Keep multipart bodies as bytes: the chat API parses them itself, leniently
 		// (the seed's multipart example is not one fasthttp's form parser reads).
 		DisablePreParseMultipartForm: true,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,4 +173,70 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A long-poll answer is bounded by channels.max_answer_bytes and streamed: with
+// 200 notifications of 1 MB queued, one poll allowing 1,024 of them does not grow
+// the server's memory by the batch (it grew by twice the batch when answers were
+// built whole: issue 16 F4, 800 × 1 MB → 3.9 GB).
+func TestLongPollAnswerMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := apptest.StartProcess(t, apptest.ProcOptions{DataDir: t.TempDir()})
+	resp, err := http.Post(p.URL+"/notificationchannel/v1/alice/channels", "application/json",
+		strings.NewReader(`{"notificationChannel":{"channelType":"LongPolling","channelData":{"maxNotifications":1024}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		NotificationChannel struct {
+			ChannelData struct{ ChannelURL string }
+			CallbackURL string
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	body := `{"n":"` + strings.Repeat("x", 999_990) + `"}`
+	for range 200 {
+		postBody(t, doc.NotificationChannel.CallbackURL, body)
+	}
+	status := "/proc/" + fmt.Sprint(p.Pid()) + "/status"
+	if err := os.WriteFile("/proc/"+fmt.Sprint(p.Pid())+"/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak RSS: %v", err)
+	}
+	before := procKiB(t, status, "VmRSS")
+	resp, err = http.Post(doc.NotificationChannel.ChannelData.ChannelURL, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	peak := procKiB(t, status, "VmHWM")
+	t.Logf("answer %d bytes; RSS %d MiB before the poll, peak %d MiB during it", len(answer), before>>10, peak>>10)
+	if n := strings.Count(string(answer), `{"n":`); n != 1 {
+		t.Errorf("answer carries %d notifications of 1 MB, want 1 (max_answer_bytes 1 MiB)", n)
+	}
+	if peak-before > 64<<10 {
+		t.Errorf("peak RSS grew by %d MiB during one poll", (peak-before)>>10)
+	}
+}
+
+// procKiB reads one "Name: N kB" line of /proc/PID/status.
+func procKiB(t *testing.T, path, name string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			var n int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &n)
+			return n
+		}
+	}
+	t.Fatalf("%s not in %s", name, path)
+	return 0
 }

@@ -15,7 +15,8 @@ import (
 
 // TestValueLogReclaimed streams 128 MiB through one destination (append, ack) with
 // 1 MiB value log files and memtables, and checks the value log stays small:
-// acknowledged entries do not pile up on disk.
+// acknowledged entries do not pile up on disk, and once idle it shrinks to its
+// baseline.
 func TestValueLogReclaimed(t *testing.T) {
 	if raceBuild {
 		// Badger v4.9.6's GC rewrite reads the memtable's maxVersion (DB.MaxVersion)
@@ -38,6 +39,14 @@ func TestValueLogReclaimed(t *testing.T) {
 	if peak > 48<<20 {
 		t.Fatalf("value log grew to %d MiB while 128 MiB went through acknowledged", peak>>20)
 	}
+	// Idle, the queue compacts what is left: the value log returns to its baseline
+	// (the file being written, and at most one more).
+	checkFor(t, 20*time.Second, func() error {
+		if n := vlogBytes(t, dir); n > 2<<20 {
+			return fmt.Errorf("idle value log still %d KiB", n>>10)
+		}
+		return nil
+	})
 }
 
 // TestDiskBounded runs the default options for a while at full speed (append 64

@@ -52,12 +52,13 @@ type hub struct {
 	byID    map[string]*channel
 	byTok   map[string]*channel
 	byCorr  map[string]*channel // user + "\x00" + clientCorrelator
+	perUser map[string]int      // live channels by user, for limits.max_channels_per_user
 	expires expiryHeap
 	kick    chan struct{} // capacity 1: the earliest expiry changed
 }
 
 func newHub() *hub {
-	return &hub{byID: map[string]*channel{}, byTok: map[string]*channel{}, byCorr: map[string]*channel{},
+	return &hub{byID: map[string]*channel{}, byTok: map[string]*channel{}, byCorr: map[string]*channel{}, perUser: map[string]int{},
 		kick: make(chan struct{}, 1)}
 }
 
@@ -68,6 +69,7 @@ func (h *hub) add(c *channel) {
 	defer h.mu.Unlock()
 	h.byID[c.st.ID] = c
 	h.byTok[c.st.Token] = c
+	h.perUser[c.st.User]++
 	if c.st.Correlator != "" {
 		h.byCorr[corrKey(c.st.User, c.st.Correlator)] = c
 	}
@@ -84,6 +86,9 @@ func (h *hub) remove(c *channel) bool {
 	}
 	delete(h.byID, c.st.ID)
 	delete(h.byTok, c.st.Token)
+	if h.perUser[c.st.User]--; h.perUser[c.st.User] <= 0 {
+		delete(h.perUser, c.st.User)
+	}
 	if c.st.Correlator != "" && h.byCorr[corrKey(c.st.User, c.st.Correlator)] == c {
 		delete(h.byCorr, corrKey(c.st.User, c.st.Correlator))
 	}
@@ -154,6 +159,13 @@ func (h *hub) earliest() (*channel, time.Time) {
 		return nil, time.Time{}
 	}
 	return h.expires[0], h.expires[0].st.Expires
+}
+
+// owned is how many live channels user has.
+func (h *hub) owned(user string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.perUser[user]
 }
 
 func (h *hub) count() map[string]int {

@@ -149,6 +149,9 @@ func (b *Bridge) create(ctx *fasthttp.RequestCtx, user string, nc oma.Notificati
 			return st, fasthttp.StatusCreated, nil
 		}
 	}
+	if max := b.opts.Config.Limits.MaxChannelsPerUser; max > 0 && b.hub.owned(user) >= max {
+		return state{}, 0, oma.Forbidden(fmt.Sprintf("at most %d notification channels per user (limits.max_channels_per_user)", max))
+	}
 	maxN := nc.MaxNotifications
 	if maxN == 0 {
 		maxN = defaultMaxNotifications

@@ -192,3 +192,20 @@ func TestChannelsSurviveRestart(t *testing.T) {
 		t.Fatal("CallbackDest of an unknown token")
 	}
 }
+
+// Issue 16, F9: limits.max_channels_per_user. Over it: 403 POL0001, nothing made;
+// deleting a channel makes room again.
+func TestChannelQuota(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.Limits.MaxChannelsPerUser = 2 })
+	first := s.create("WebSockets", "")
+	s.create("LongPolling", "")
+	body := `{"notificationChannel":{"channelType":"WebSockets"}}`
+	st, _, resp := s.do("POST", "/notificationchannel/v1/alice/channels", "application/json", body)
+	if st != 403 || !strings.Contains(resp, "POL0001") || !strings.Contains(resp, "limits.max_channels_per_user") {
+		t.Fatalf("3rd channel: %d %s", st, resp)
+	}
+	if st, _, _ := s.do("DELETE", first.ResourceURL, "", ""); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+	s.create("WebSockets", "")
+}

@@ -34,6 +34,7 @@ type chatState struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*sessionEntry
+	created  map[string]int             // sessions by Creator (they are kept for ever)
 	subs     map[string]*subscription   // by id
 	byUser   map[string][]*subscription // copy-on-write slices
 
@@ -50,7 +51,7 @@ type chatState struct {
 }
 
 func newChatState(base string) *chatState {
-	return &chatState{base: base, sessions: map[string]*sessionEntry{}, subs: map[string]*subscription{},
+	return &chatState{base: base, sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
 		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{}}
 }
 
@@ -81,6 +82,9 @@ func (c *chatState) loadRecord(key string, v []byte) error {
 		}
 		s.index()
 		c.sessions[s.ID] = &sessionEntry{cur: &s}
+		if s.Creator != "" {
+			c.created[s.Creator]++
+		}
 	case len(key) > len(keySubscription) && key[:len(keySubscription)] == keySubscription:
 		var s subscription
 		if err := json.Unmarshal(v, &s); err != nil {

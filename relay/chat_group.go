@@ -44,6 +44,9 @@ func (r *Relay) createGroupFrom(c call, g oma.GroupChatSessionInformation) *oma.
 		return nil
 	}
 	s := newSession(c.user, g)
+	if e := r.checkNewGroup(c.user, s); e != nil {
+		return e
+	}
 	w := queue.Write{Records: []queue.Record{s.record()}}
 	if g.ClientCorrelator != "" {
 		w.Records = append(w.Records, correlationRecord("group", c.user, g.ClientCorrelator, hash, s.ID))
@@ -53,6 +56,7 @@ func (r *Relay) createGroupFrom(c call, g oma.GroupChatSessionInformation) *oma.
 	}
 	r.chat.mu.Lock()
 	r.chat.sessions[s.ID] = &sessionEntry{cur: s}
+	r.chat.created[s.Creator]++
 	r.chat.mu.Unlock()
 	v := r.view(s, c.esc)
 	c.created(v.ResourceURL, v.Marshal(c.out))
@@ -60,7 +64,7 @@ func (r *Relay) createGroupFrom(c call, g oma.GroupChatSessionInformation) *oma.
 }
 
 func newSession(originator string, g oma.GroupChatSessionInformation) *session {
-	s := &session{ID: newID(10), Subject: g.Subject, Correlator: g.ClientCorrelator}
+	s := &session{ID: newID(10), Subject: g.Subject, Correlator: g.ClientCorrelator, Creator: originator}
 	s.Participants = append(s.Participants, participant{Address: originator, Role: oma.RoleAdministrator})
 	for _, p := range g.Participants {
 		if i := s.find(p.Address); i >= 0 {
@@ -127,7 +131,7 @@ func (r *Relay) addParticipants(ctx *fasthttp.RequestCtx, p api.Params) {
 					s.Participants = append(s.Participants, participant{Address: a.Address, Name: a.Name, Role: oma.RoleParticipant})
 				}
 			}
-			return nil
+			return r.checkParticipants(s)
 		})
 	}
 	if e != nil {

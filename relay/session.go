@@ -26,6 +26,7 @@ type session struct {
 	Icon         string        `json:"i,omitempty"`  // external URL
 	IconType     string        `json:"it,omitempty"` // media type of the attached icon (bytes under keyIcon)
 	Correlator   string        `json:"cc,omitempty"`
+	Creator      string        `json:"o,omitempty"` // for limits.max_groups_per_user
 	Participants []participant `json:"p"`
 }
 

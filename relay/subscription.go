@@ -128,6 +128,9 @@ func (r *Relay) subscribe(c call, req oma.ChatNotificationSubscription) *oma.Req
 			return nil
 		}
 	}
+	if e := r.checkNewSubscription(c.user); e != nil {
+		return e
+	}
 	s := r.newSubscription(c.user, req, dest)
 	w := queue.Write{Records: []queue.Record{s.record()}}
 	if s.Correlator != "" {

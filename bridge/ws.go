@@ -245,6 +245,7 @@ func (w *wsConn) readLoop() {
 	w.conn.SetReadLimit(maxClientFrame)
 	_ = w.conn.SetReadDeadline(time.Now().Add(pongWait))
 	w.conn.SetPongHandler(func(string) error { return w.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	w.limitPings()
 	for {
 		_, data, err := w.conn.ReadMessage()
 		if err != nil {

@@ -244,3 +244,27 @@ func TestOversizeClientFrame(t *testing.T) {
 		t.Fatalf("want close 1009, got %v", err)
 	}
 }
+
+// Issue 16, F10: pings are answered up to a rate; a flood closes the socket with
+// 1008 (policy violation).
+func TestPingFloodClosesWith1008(t *testing.T) {
+	s := startServer(t, nil)
+	ch := s.create("WebSockets", "")
+	c := mustDial(t, ch.ChannelData.ChannelURL, ProtocolAck)
+	for range 1000 {
+		if err := c.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(5*time.Second)); err != nil {
+			break // the server closed already
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("after a ping flood: %v, want close 1008", err)
+		}
+		return
+	}
+}

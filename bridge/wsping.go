@@ -1,9 +1,6 @@
 package bridge
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // A client pings to learn whether the socket is alive: a few a minute. Each
 // answer costs a write, so beyond maxPings in one pingWindow the socket is closed
@@ -12,8 +9,6 @@ const (
 	maxPings   = 20
 	pingWindow = time.Second
 )
-
-var errPingFlood = errors.New("too many pings")
 
 // pingLimiter counts pings in fixed windows; only the reader goroutine uses it.
 type pingLimiter struct {
@@ -30,14 +25,17 @@ func (p *pingLimiter) allow(now time.Time) bool {
 }
 
 // limitPings answers pings with pong (the library's default handler) within the
-// limit, and stops w with 1008 beyond it.
+// limit. Beyond it w is stopped with 1008 and pings go unanswered; the reader
+// goes on reading (and dropping) until the peer answers the close frame, so the
+// socket is not closed on unread pings (that would reset the connection and lose
+// the close frame).
 func (w *wsConn) limitPings() {
 	pong := w.conn.PingHandler()
 	var lim pingLimiter
 	w.conn.SetPingHandler(func(data string) error {
 		if !lim.allow(time.Now()) {
 			w.stop(closePolicy, "too many pings")
-			return errPingFlood
+			return nil
 		}
 		return pong(data)
 	})

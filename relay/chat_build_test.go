@@ -83,3 +83,24 @@ func BenchmarkChangeBuild(b *testing.B) {
 	b.ReportMetric(float64(b.N)/secs, "changes/s")
 	b.ReportMetric(float64(9*b.N)/secs, "N1/s")
 }
+
+// TestChangeRecordRoundTrip: the hand-assembled record decodes to the same change
+// and outcomes.
+func TestChangeRecordRoundTrip(t *testing.T) {
+	tr := &tracker{rec: changeRecord{Session: "s", Changer: `tel:+1"x`, Msg: "m", Receivers: []string{"a", "b"}, Owner: []int{0, 1, 1}},
+		outcome: []int8{n1Delivered, n1Pending, n1Dead}, left: 1}
+	for _, want := range [][]int8{{n1Delivered, n1Pending, n1Dead}, {0, 0, 0}} {
+		tr.outcome, tr.left = want, 0
+		if want[0] == 0 {
+			tr.left = 3
+		}
+		c := &chatState{trackers: map[string]*tracker{}}
+		if err := c.loadChange("m", tr.record().Value); err != nil {
+			t.Fatal(err)
+		}
+		got := c.trackers["m"]
+		if fmt.Sprint(got.rec, got.outcome) != fmt.Sprint(tr.rec, want) {
+			t.Fatalf("got %v %v, want %v %v", got.rec, got.outcome, tr.rec, want)
+		}
+	}
+}

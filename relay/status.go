@@ -39,20 +39,31 @@ type changeRecord struct {
 type tracker struct {
 	mu      sync.Mutex
 	rec     changeRecord
+	head    []byte // rec as JSON without Outcome and its closing brace, made once
 	outcome []int8
 	left    int  // N1s not yet settled
 	done    bool // N2 appended (or being appended)
 }
 
 // record is the change with its outcomes so far; t.mu is held (or t is not shared).
+// It is staged once per settled N1, so only the outcomes are encoded each time.
 func (t *tracker) record() queue.Record {
-	rec := t.rec
-	rec.Outcome = t.outcome
-	if t.left == len(t.outcome) {
-		rec.Outcome = nil // nothing settled yet
+	if t.head == nil {
+		v, _ := json.Marshal(t.rec)
+		t.head = v[:len(v)-1]
 	}
-	v, _ := json.Marshal(rec)
-	return queue.Record{Key: []byte(keyChange + t.rec.Msg), Value: v}
+	v := append(make([]byte, 0, len(t.head)+8+2*len(t.outcome)), t.head...)
+	if t.left < len(t.outcome) {
+		v = append(v, `,"x":[`...)
+		for k, o := range t.outcome {
+			if k > 0 {
+				v = append(v, ',')
+			}
+			v = strconv.AppendInt(v, int64(o), 10)
+		}
+		v = append(v, ']')
+	}
+	return queue.Record{Key: []byte(keyChange + t.rec.Msg), Value: append(v, '}')}
 }
 
 func (r *Relay) track(t *tracker) {

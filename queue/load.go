@@ -57,9 +57,9 @@ func (e *engine) loadLog(dests map[string]*destState) error {
 		return r.scan([]byte{nsLog}, nil, func(k, v []byte) error {
 			id := logIDOf(k)
 			e.nextLog = max(e.nextLog, id+1)
-			es, err := decodeLog(v)
-			if err != nil {
-				return fmt.Errorf("queue: log value %d: %w", id, err)
+			es, _, d := decodeLogHeaders(v) // not the data: its pages stay on disk
+			if d.err != nil {
+				return fmt.Errorf("queue: log value %d: %w", id, errCorrupt)
 			}
 			live := int32(0)
 			for i, x := range es {

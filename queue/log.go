@@ -11,9 +11,11 @@ import (
 // ten. Values are encoded on the caller's goroutine; the writer only patches in the
 // seqs it assigns (fixed 8-byte slots) and the log id goes in the key.
 //
-//	logVersion | enqueued:u64 | count:uvarint | count × (seq:u64 | dest | id | data)
+//	logVersion | enqueued:u64 | count:uvarint | count × (seq:u64 | dest | id | len) | data…
 //
-// with dest, id and data each a uvarint length and its bytes.
+// with dest and id each a uvarint length and its bytes, len the uvarint length of
+// the entry's data; the data of all entries follows the headers. Open reads only the
+// headers (one page or two of a value that is memory-mapped), not the data.
 
 // maxLogValue is the size at which an Append's entries go on in a further log value:
 // a value must fit one value log file (64 MiB by default), with room to spare.
@@ -64,9 +66,11 @@ func encodeLog(es []Entry, at time.Time, size int) *encodedLog {
 		b = appendString(b, e.Dest)
 		b = appendString(b, e.ID)
 		b = binary.AppendUvarint(b, uint64(len(e.Data)))
+		l.entries[i] = Entry{ID: e.ID, Dest: e.Dest, Enqueued: at}
+	}
+	for i, e := range es {
 		start := len(b)
 		b = append(b, e.Data...)
-		l.entries[i] = Entry{ID: e.ID, Dest: e.Dest, Enqueued: at}
 		l.entries[i].Data = b[start:len(b):len(b)]
 	}
 	l.val = b // never reallocated: size is an upper bound, so Data stays in val
@@ -81,20 +85,41 @@ func (l *encodedLog) setSeq(i int, seq uint64) {
 
 // decodeLog decodes a log value; Data slices point into val.
 func decodeLog(val []byte) ([]Entry, error) {
-	d := decoder{b: val}
-	d.expect(logVersion)
-	at := d.time()
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(val)) {
-		return nil, fmt.Errorf("decode log value: %w", errCorrupt)
-	}
-	es := make([]Entry, n)
-	for i := range es {
-		es[i] = Entry{Seq: d.u64(), Dest: d.str(), ID: d.str(), Enqueued: at}
-		es[i].Data = d.bytes()
+	es, sizes, d := decodeLogHeaders(val)
+	for i, n := range sizes {
+		if len(d.b) < n {
+			d.fail()
+			break
+		}
+		es[i].Data = d.b[:n:n]
+		d.b = d.b[n:]
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decode log value: %w", errCorrupt)
 	}
 	return es, nil
+}
+
+// decodeLogHeaders decodes the entries' headers (Data left nil) and the lengths of
+// their data, leaving d at the start of the data, which it does not read.
+func decodeLogHeaders(val []byte) (es []Entry, sizes []int, d *decoder) {
+	d = &decoder{b: val}
+	d.expect(logVersion)
+	at := d.time()
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(val)) {
+		d.fail()
+		return nil, nil, d
+	}
+	es, sizes = make([]Entry, n), make([]int, n)
+	for i := range es {
+		es[i] = Entry{Seq: d.u64(), Dest: d.str(), ID: d.str(), Enqueued: at}
+		size := d.uvarint()
+		if size > uint64(len(val)) {
+			d.fail()
+			return nil, nil, d
+		}
+		sizes[i] = int(size)
+	}
+	return es, sizes, d
 }

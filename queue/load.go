@@ -9,6 +9,12 @@ import (
 // then the dead letter ids into their filter (a keys-only walk). Log values left with
 // no live entry are deleted by the first checkpoint.
 func (e *engine) load() error {
+	if err := e.findNextLog(); err != nil {
+		return err
+	}
+	if err := e.migrateV1(); err != nil {
+		return err
+	}
 	metas, err := e.loadMetas()
 	if err != nil {
 		return err
@@ -31,10 +37,6 @@ func (e *engine) load() error {
 func (e *engine) loadMetas() (map[string]*destState, error) {
 	dests := make(map[string]*destState)
 	err := e.kv.view(func(r kvReader) error {
-		if r.hasFrom([]byte{nsV1}, []byte{nsV1}) {
-			return fmt.Errorf("queue: the data directory holds entries in the first storage layout " +
-				"(one key per entry): deliver them with the release that wrote them, or move the directory away")
-		}
 		return r.scan([]byte{nsMeta}, nil, func(k, v []byte) error {
 			m, err := decodeMeta(v)
 			if err != nil {
@@ -48,6 +50,18 @@ func (e *engine) loadMetas() (map[string]*destState, error) {
 		})
 	})
 	return dests, err
+}
+
+// findNextLog sets the next log id above every log value and every meta's since.
+func (e *engine) findNextLog() error {
+	return e.kv.view(func(r kvReader) error {
+		last, err := r.last([]byte{nsLog})
+		if err != nil || last == nil {
+			return err
+		}
+		e.nextLog = max(e.nextLog, logIDOf(last)+1)
+		return nil
+	})
 }
 
 // loadLog walks the log in order, indexing live entries and counting them per value.

@@ -161,7 +161,7 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 		if busy == nil {
 			es, err := b.q.Read(ctx, c.dest(), 0, min(c.st.MaxNotifications, pollPage))
 			if err != nil {
-				api.Fail(ctx, unavailable())
+				b.failedRead(ctx, c, p)
 				return
 			}
 			if len(es) > 0 {
@@ -179,6 +179,18 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 			b.writeEmpty(ctx, c, p)
 			return
 		}
+	}
+}
+
+// failedRead answers a poll whose Read failed: as ended when it was (a drain ends
+// polls and then the server's shutdown cancels their requests, failing the Read),
+// else 503.
+func (b *Bridge) failedRead(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
+	select {
+	case why := <-p.ended:
+		b.endedPoll(ctx, c, p, why)
+	default:
+		api.Fail(ctx, unavailable())
 	}
 }
 

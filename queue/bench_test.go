@@ -38,7 +38,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-func runProducers(b *testing.B, q Queue, producers, n int) {
+func runProducers(b testing.TB, q Queue, producers, n int) {
 	var wg sync.WaitGroup
 	for p := 0; p < producers; p++ {
 		count := n / producers

@@ -32,12 +32,27 @@ func (c *logCache) get(id uint64) ([]Entry, bool) {
 }
 
 func (c *logCache) put(id uint64, val []byte, entries []Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putLocked(id, val, entries)
+}
+
+// putAll caches the log values a commit wrote, under one lock.
+func (c *logCache) putAll(done []planned) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, pl := range done {
+		for _, l := range pl.logs {
+			c.putLocked(l.id, l.val, l.entries)
+		}
+	}
+}
+
+func (c *logCache) putLocked(id uint64, val []byte, entries []Entry) {
 	size := len(val) + cachedEntryOverhead*len(entries)
 	if size > c.max/4 {
 		return // one value would push out too much
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.m[id]; ok {
 		return
 	}

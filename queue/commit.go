@@ -220,13 +220,13 @@ func (e *engine) flush(b *batch) {
 	if e.onCommit != nil {
 		e.onCommit(len(b.done), time.Since(start))
 	}
+	keys := 0
 	for _, pl := range b.done {
-		e.keys.Add(int64(len(pl.muts)))
-		for _, l := range pl.logs {
-			e.cache.put(l.id, l.val, l.entries)
-		}
-		e.sched.publish(pl.logs, pl.effects)
+		keys += len(pl.muts)
 	}
+	e.keys.Add(int64(keys))
+	e.cache.putAll(b.done)
+	e.sched.publish(b.done)
 	e.commits.Add(1)
 	e.committed.Add(int64(len(b.done)))
 	for _, pl := range b.done {

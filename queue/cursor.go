@@ -42,17 +42,19 @@ const (
 	effDelete
 )
 
-// publish applies a commit: registers its log values, then its effects in order, and
-// wakes whoever waits on them.
-func (s *scheduler) publish(logs []*encodedLog, effects []effect) {
+// publish applies a commit, under one lock: each request's log values, then its
+// effects, in commit order, waking whoever waits on them.
+func (s *scheduler) publish(done []planned) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range logs {
-		s.logs[l.id] = logLive{live: int32(len(l.entries)), size: int32(len(l.val)),
-			at: l.entries[0].Enqueued.UnixNano()}
-	}
-	for i := range effects {
-		s.applyLocked(&effects[i])
+	for _, pl := range done {
+		for _, l := range pl.logs {
+			s.logs[l.id] = logLive{live: int32(len(l.entries)), size: int32(len(l.val)),
+				at: l.entries[0].Enqueued.UnixNano()}
+		}
+		for i := range pl.effects {
+			s.applyLocked(&pl.effects[i])
+		}
 	}
 }
 

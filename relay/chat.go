@@ -41,13 +41,15 @@ type chatState struct {
 	createMu sync.Mutex // serialises creates, for clientCorrelator checks
 
 	// destMu is read-held from choosing subscriptions' destinations until the write
-	// to them has committed; ChannelGone write-holds it, so that once it returns
-	// nothing is still appending to the destination of the subscriptions it ended.
+	// to them is enqueued (its place in commit order fixed); ChannelGone write-holds
+	// it, so that once it returns every write aimed at the destinations of the
+	// subscriptions it ended commits before anything the bridge does next.
 	// Lock order: destMu before a session's mu.
 	destMu sync.RWMutex
 
-	trackMu  sync.Mutex
-	trackers map[string]*tracker // pending N2 by changeId
+	trackMu   sync.Mutex
+	trackers  map[string]*tracker // pending N2 by changeId
+	finishing sync.WaitGroup      // N2 appends waiting for their commit
 }
 
 func newChatState(base string) *chatState {

@@ -90,20 +90,21 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 	if e != nil {
 		return e
 	}
-	// Held until the commit, so a channel's end (ChannelGone) waits for N1s already
-	// aimed at it; taken before entry.mu, since wait takes entry.mu again.
+	// Held until the write is enqueued, so a channel's end (ChannelGone) comes after
+	// the N1s already aimed at it in commit order; taken before entry.mu.
 	r.chat.destMu.RLock()
-	defer r.chat.destMu.RUnlock()
 	entry.mu.Lock()
 	base := entry.base()
 	me := base.find(c.user)
 	if me < 0 {
 		entry.mu.Unlock()
+		r.chat.destMu.RUnlock()
 		return oma.Forbidden(c.user + " is not a participant of the session")
 	}
 	next, e := applyTo(base, me, ch)
 	if e != nil {
 		entry.mu.Unlock()
+		r.chat.destMu.RUnlock()
 		return e
 	}
 	msgID := newID(16)
@@ -117,6 +118,7 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 	t := r.notify(next, me, ch, msgID, &w)
 	wait := entry.enqueue(c.ctx, r.opts.Queue, next, w)
 	entry.mu.Unlock()
+	r.chat.destMu.RUnlock()
 	if err := wait(); err != nil {
 		r.untrack(t)
 		return r.unavailable(err)

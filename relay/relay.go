@@ -72,7 +72,9 @@ func (r *Relay) Start(ctx context.Context) error {
 
 // Stop waits for in-flight webhook attempts (or gives them back to the queue).
 func (r *Relay) Stop(ctx context.Context) error {
-	return r.dlv.stop(ctx)
+	err := r.dlv.stop(ctx)
+	r.chat.finishing.Wait() // N2 appends: the queue, still open, answers them
+	return err
 }
 
 // Settled is told the outcome of a queued notification that carried a tag

@@ -159,13 +159,17 @@ func (r *Relay) finish(ctx context.Context, t *tracker) {
 	r.chat.destMu.RLock()
 	w := queue.Write{Entries: r.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
 	w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg)})
-	err := r.append(ctx, w)
+	wait := r.opts.Queue.Enqueue(ctx, w)
 	r.chat.destMu.RUnlock()
-	if err != nil {
-		r.log.Warn().Err(err).Str("change", t.rec.Msg).Msg("append status notification; sent after restart")
-		return
-	}
-	r.untrack(t)
+	// The caller (a webhook worker or a WebSocket writer settling an N1) does not wait
+	// for the fsync; Stop waits for these.
+	r.chat.finishing.Go(func() {
+		if _, err := wait(); err != nil {
+			r.log.Warn().Err(err).Str("change", t.rec.Msg).Msg("append status notification; sent after restart")
+			return
+		}
+		r.untrack(t)
+	})
 }
 
 // unreached lists the receivers none of whose N1s was delivered.

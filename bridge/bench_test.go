@@ -34,7 +34,7 @@ type fanout struct {
 
 func newFanout(b *testing.B, channels int) *fanout {
 	raiseFileLimit(b)
-	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: benchDataDir(b)})
+	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: benchDataDir(b), Env: benchEnv})
 	f := &fanout{}
 	for i := 0; i < channels; i++ {
 		_, cb, ws := createChannelB(b, p.URL)
@@ -49,6 +49,10 @@ func newFanout(b *testing.B, channels int) *fanout {
 	}
 	return f
 }
+
+// benchEnv lifts the per-IP connection and per-user channel limits: every
+// benchmark socket comes from 127.0.0.1 and one user.
+var benchEnv = []string{"NOTIFYRELAY_LIMITS_MAX_CONNS_PER_IP=100000", "NOTIFYRELAY_LIMITS_MAX_CHANNELS_PER_USER=100000"}
 
 // benchDataDir is the server's data dir: a temp dir, under $BENCH_DATA_DIR when set
 // (e.g. /dev/shm, to see the latency without the disk's fsync).
@@ -169,7 +173,7 @@ func BenchmarkFanout5000(b *testing.B) {
 func BenchmarkIdleWebSockets(b *testing.B) {
 	const n = 10000
 	raiseFileLimit(b)
-	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: b.TempDir()})
+	p := apptest.StartProcess(b, apptest.ProcOptions{DataDir: b.TempDir(), Env: benchEnv})
 	urls := make([]string, n)
 	for i := range urls {
 		_, _, urls[i] = createChannelB(b, p.URL)

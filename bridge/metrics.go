@@ -12,15 +12,16 @@ import (
 
 // metrics are the bridge's Prometheus series.
 type metrics struct {
-	channels    *prometheus.GaugeVec   // by type
-	connections *prometheus.GaugeVec   // by mode: oma, ack, poll
-	frames      *prometheus.CounterVec // by mode
-	bytes       *prometheus.CounterVec // by mode
-	acks        prometheus.Counter
-	slow        prometheus.Counter
-	unconfirmed prometheus.Counter  // long-poll answers the client's TCP stack did not acknowledge
-	delivered   prometheus.Counter  // notifyrelay_notifications_delivered_total{kind="channel"}
-	latency     prometheus.Observer // notifyrelay_delivery_latency_seconds{kind="channel"}
+	channels      *prometheus.GaugeVec   // by type
+	connections   *prometheus.GaugeVec   // by mode: oma, ack, poll
+	frames        *prometheus.CounterVec // by mode
+	bytes         *prometheus.CounterVec // by mode
+	acks          prometheus.Counter
+	slow          prometheus.Counter
+	unconfirmed   prometheus.Counter  // long-poll answers the client's TCP stack did not acknowledge
+	wsUnconfirmed prometheus.Counter  // OMA-mode WebSocket notifications, likewise
+	delivered     prometheus.Counter  // notifyrelay_notifications_delivered_total{kind="channel"}
+	latency       prometheus.Observer // notifyrelay_delivery_latency_seconds{kind="channel"}
 }
 
 func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
@@ -39,6 +40,8 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 			Help: "WebSockets closed because the client stopped reading."}),
 		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_poll_unconfirmed_total",
 			Help: "Long-poll answers written but not acknowledged by the client's TCP stack in time; left queued."}),
+		wsUnconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "notifyrelay_channel_ws_unconfirmed_total",
+			Help: "OMA-mode WebSocket notifications written but not acknowledged by the client's TCP stack before the socket ended; left queued."}),
 	}
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "notifyrelay_notifications_delivered_total",
 		Help: "Notifications delivered, by destination kind."}, []string{"kind"})
@@ -57,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 	worst := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog_max",
 		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return b.backlog(true) })
 	var errs []error
-	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, m.unconfirmed, delivered, latency, backlog, worst} {
+	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, m.unconfirmed, m.wsUnconfirmed, delivered, latency, backlog, worst} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

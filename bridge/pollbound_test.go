@@ -135,3 +135,62 @@ func TestStopBoundedAfterShutdownTimeout(t *testing.T) {
 		t.Fatal("notifications the client never read were counted delivered")
 	}
 }
+
+// AckedBytes counts exactly the bytes the peer's TCP stack acknowledged: less
+// than written while the client does not read, all of them (not one more: the
+// handshake's SYN is not counted) once it read them, and a final count with an
+// error once the connection was reset.
+func TestAckedBytes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 2048) })
+	}}
+	client, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	srv, err := CountingListener(ln).Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const n = 64 << 10
+	if _, err := srv.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // give a wrong count the time to show; nothing waits on it
+	if a, err := AckedBytes(srv); err != nil || a >= n {
+		t.Fatalf("client not reading: acked %d of %d (%v)", a, n, err)
+	}
+	if _, err := io.CopyN(io.Discard, client, n); err != nil {
+		t.Fatal(err)
+	}
+	waitUntilT(t, func() bool { a, _ := AckedBytes(srv); return a >= n })
+	if a, err := AckedBytes(srv); a != n || err != nil {
+		t.Fatalf("client read everything: acked %d of %d (%v)", a, n, err)
+	}
+	_, _ = srv.Write(make([]byte, n))
+	_ = client.(*net.TCPConn).SetLinger(0)
+	client.Close()
+	waitUntilT(t, func() bool { _, err := AckedBytes(srv); return err != nil })
+	if a, err := AckedBytes(srv); a >= 2*n || !errors.Is(err, ErrNotReceived) {
+		t.Fatalf("reset connection: acked %d of %d (%v), want fewer and ErrNotReceived", a, 2*n, err)
+	}
+	if _, err := AckedBytes(&net.TCPConn{}); !errors.Is(err, ErrUnconfirmable) {
+		t.Fatalf("a connection that does not count: %v", err)
+	}
+}
+
+func waitUntilT(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}

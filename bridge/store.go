@@ -111,8 +111,10 @@ func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	c.gone.Store(true)
 	b.metrics.channelGone(c.st.Type)
 	c.mu.Lock()
+	var socketDone chan struct{}
 	if c.conn != nil {
 		c.conn.stop(closeNormal, "channel "+why)
+		socketDone = c.conn.writerDone
 	}
 	if c.poll != nil {
 		c.poll.end(endDeleted)
@@ -120,6 +122,7 @@ func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	busy := c.sending
 	c.mu.Unlock()
 	b.awaitAnswer(busy)
+	b.awaitAnswer(socketDone) // OMA mode: frames waiting for their receipt
 	if b.opts.OnChannelGone != nil {
 		b.opts.OnChannelGone(ctx, c.dest())
 	}
@@ -130,8 +133,8 @@ func (b *Bridge) deleteChannel(ctx context.Context, c *channel, why string) {
 	b.log.Info().Str("channel", c.st.ID).Str("why", why).Msg("channel deleted")
 }
 
-// awaitAnswer waits, at most write_timeout, for a long-poll answer being written
-// to settle: what it carries counts as delivered if it reaches the client, so it
+// awaitAnswer waits, at most write_timeout, for a long-poll answer (or a socket's
+// writer) to settle: what it carries counts as delivered if it reaches the client, so it
 // must not be settled as dropped meanwhile.
 func (b *Bridge) awaitAnswer(busy <-chan struct{}) {
 	if busy == nil {

@@ -24,6 +24,9 @@ import (
 //     through a CountingListener).
 //   - WaitReceived(ctx, conn, atLeast, timeout) waits until at least atLeast bytes
 //     were written to conn and the peer acknowledged all of them.
+//   - AckedBytes(conn) is how many of the bytes written the peer acknowledged so
+//     far: a writer that keeps writing confirms earlier batches with it (the
+//     send queue of a busy socket is rarely empty, so WaitReceived would wait).
 // conn may be a hijacked connection (fasthttp's wrapper is looked through).
 
 // ErrUnconfirmable: receipt cannot be known here (not Linux, not a TCP socket, or
@@ -33,6 +36,10 @@ var ErrUnconfirmable = errors.New("tcp receipt cannot be confirmed on this conne
 // ErrNotReceived: the connection broke, the timeout passed or ctx ended before
 // the peer acknowledged everything. Treat the data as not delivered.
 var ErrNotReceived = errors.New("peer did not acknowledge the bytes written")
+
+// errClosed: the connection is no longer established; what the peer
+// acknowledged so far is all it ever will.
+var errClosed = fmt.Errorf("%w: connection closed", ErrNotReceived)
 
 // CountingListener wraps ln so that its connections count the bytes written.
 func CountingListener(ln net.Listener) net.Listener { return countingListener{ln} }
@@ -116,4 +123,15 @@ func WaitReceived(ctx context.Context, c net.Conn, atLeast int64, timeout time.D
 		}
 		pause = min(pause*2, 20*time.Millisecond)
 	}
+}
+
+// AckedBytes is how many of the bytes written to c the peer's TCP stack has
+// acknowledged. The error is ErrUnconfirmable (see WrittenBytes), or wraps
+// ErrNotReceived once the connection is closed (the count is then final).
+func AckedBytes(c net.Conn) (int64, error) {
+	cc, ok := unwrap(c).(*tallyConn)
+	if !ok {
+		return 0, ErrUnconfirmable
+	}
+	return ackedBytes(cc)
 }

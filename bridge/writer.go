@@ -46,16 +46,25 @@ func (w *wsConn) kick(work uint8) {
 	if w.open && !w.running {
 		w.running = true
 		go w.runWriter()
+	} else if w.running {
+		select { // a writer waiting for receipts (awaitReceipt) writes first
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // takeWork returns the pending work, or false (and the writer ends) when there is
-// none. After workStop no writer starts again.
+// none and no batch waits for its receipt (then work is 0). After workStop no
+// writer starts again.
 func (w *wsConn) takeWork() (uint8, bool) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	work := w.work
 	w.work = 0
+	if work == 0 && len(w.unconf) > 0 {
+		return 0, true
+	}
 	if work == 0 {
 		w.running = false
 		return 0, false
@@ -68,9 +77,10 @@ func (w *wsConn) takeWork() (uint8, bool) {
 
 // runWriter is the connection's only writer while it runs (kick starts at most one
 // at a time). It sends what is pending (up to send_buffer per batch), answers
-// connChecks and pings. A write that cannot finish within channels.write_timeout
-// means the client stopped reading: it is disconnected with 1013 and its
-// notifications stay queued.
+// connChecks and pings, and in OMA mode waits for the receipt of what it wrote
+// (receipt.go) when it has nothing else to do. A write (or receipt) that does not
+// come within channels.write_timeout means the client stopped reading: it is
+// disconnected with 1013 and its notifications stay queued.
 func (w *wsConn) runWriter() {
 	for {
 		work, ok := w.takeWork()
@@ -81,7 +91,13 @@ func (w *wsConn) runWriter() {
 			w.finish()
 			return
 		}
-		if err := w.doWork(work); err != nil {
+		var err error
+		if work == 0 {
+			err = w.awaitReceipt(0, w.wake, time.Time{})
+		} else {
+			err = w.doWork(work)
+		}
+		if err != nil {
 			w.failed(err)
 		}
 	}
@@ -150,14 +166,19 @@ func (w *wsConn) failed(err error) {
 	}
 }
 
-// finish sends the close frame; a broken connection is closed at once.
+// finish sends the close frame; a broken connection is closed at once. What was
+// written in OMA mode and is not known received by then (closeGrace at most)
+// stays queued.
 func (w *wsConn) finish() {
 	defer close(w.writerDone)
+	defer w.leaveUnconfirmed()
 	if !w.broken {
 		w.sendClose(closeGrace)
+		_ = w.awaitReceipt(0, nil, time.Now().Add(closeGrace))
 		return
 	}
 	w.sendClose(100 * time.Millisecond)
+	_ = w.confirm()
 	_ = w.conn.NetConn().Close()
 }
 
@@ -201,8 +222,9 @@ func (w *wsConn) flushHold() error {
 
 // pumpOMA sends everything pending in OMA mode: one frame per run of same-format
 // notifications (a bare document for one, a notificationList for several), each
-// batch read counted delivered once flushed. A failed write acknowledges nothing
-// of its batch: the notifications may come again, never go missing.
+// batch acknowledged once the client received it (flushed). A failed write
+// acknowledges nothing of its batch: the notifications may come again, never go
+// missing.
 func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
 	dest, max := w.ch.dest(), w.b.cfg.SendBuffer
 	for {
@@ -223,7 +245,9 @@ func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
 			return cursor, err
 		}
 		cursor = es[len(es)-1].Seq
-		w.b.ackDelivered(w.b.ctx(), dest, cursor, done)
+		if err := w.flushed(cursor, done); err != nil {
+			return cursor, err
+		}
 		if len(es) < max {
 			return cursor, nil
 		}

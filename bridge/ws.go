@@ -53,7 +53,7 @@ func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
 		return
 	}
 	w := &wsConn{b: b, ch: c, ack: proto == ProtocolAck, window: window,
-		ctl: make(chan []byte, 4), writerDone: make(chan struct{})}
+		ctl: make(chan []byte, 4), writerDone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if b.isDraining() {
 		api.Fail(ctx, unavailable())
 		return
@@ -147,17 +147,20 @@ type wsConn struct {
 	sentSeq atomic.Uint64 // highest seq written (acknowledged mode): acks above it are refused
 	ackReq  atomic.Uint64 // highest seq the client acknowledged
 
-	wmu     sync.Mutex // guards the writer's lifecycle below
-	work    uint8      // workQueue | workCtl | ...
-	open    bool       // serve has the socket: writers may start
-	running bool       // a writer goroutine runs
-	ended   bool       // the writer took workStop: none starts again
+	wmu     sync.Mutex    // guards the writer's lifecycle below
+	work    uint8         // workQueue | workCtl | ...
+	open    bool          // serve has the socket: writers may start
+	running bool          // a writer goroutine runs
+	wake    chan struct{} // work for a writer waiting for receipts
+	ended   bool          // the writer took workStop: none starts again
 
 	// Owned by the running writer.
 	ping     *time.Timer // kicks workPing every pingPeriod
 	inflight []sent      // acknowledged mode: written, not yet acknowledged
 	cursor   uint64      // last seq written
-	broken   bool        // a write failed: close without waiting for the peer
+	receipt  bool        // OMA mode: a batch is acknowledged once received (receipt.go)
+	unconf   []unconfirmed
+	broken   bool // a write failed: close without waiting for the peer
 	// Frames in the unflushed batch, counted as sent once flushed.
 	heldFrames, heldBytes int
 }
@@ -186,6 +189,9 @@ func (w *wsConn) serve(conn *websocket.Conn) {
 	defer b.untrack(w, nil)
 	defer conn.Close()
 	w.conn = conn
+	if !w.ack {
+		_, w.receipt = WrittenBytes(w.out.Conn)
+	}
 	mode := w.mode()
 	b.metrics.connected(mode, 1)
 	defer b.metrics.connected(mode, -1)

@@ -64,6 +64,7 @@ func BenchmarkChatPost(b *testing.B) {
 		paths[g] = esc(owner) + "/group/" + m[1] + "/messages"
 	}
 	keys0 := metricOf(b, a, "notifyrelay_queue_keys_written_total")
+	reqs0, commits0 := metricOf(b, a, "notifyrelay_queue_commit_batch_size_sum"), metricOf(b, a, "notifyrelay_queue_commit_batch_size_count")
 	var next atomic.Int64
 	b.SetParallelism(32)
 	b.ReportAllocs()
@@ -81,6 +82,8 @@ func BenchmarkChatPost(b *testing.B) {
 	b.ReportMetric(float64(b.N)/secs, "changes/s")
 	b.ReportMetric(float64(b.N*(members-1))/secs, "N1/s")
 	b.ReportMetric((metricOf(b, a, "notifyrelay_queue_keys_written_total")-keys0)/float64(b.N), "keys/change")
+	b.ReportMetric((metricOf(b, a, "notifyrelay_queue_commit_batch_size_sum")-reqs0)/
+		(metricOf(b, a, "notifyrelay_queue_commit_batch_size_count")-commits0), "requests/commit")
 }
 
 // metricOf reads a metric without labels from a's /metrics.

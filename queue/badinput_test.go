@@ -310,3 +310,35 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBigCheckpoint stages and acknowledges more than one transaction holds: the
+// checkpoint is written in parts, and everything in it survives a reopen.
+func TestBigCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	q := openBadgerT(t, dir)
+	var w Write
+	for i := 0; i < 5000; i++ {
+		w.Entries = append(w.Entries, entry(fmt.Sprintf("big/%d", i), fmt.Sprint("e", i), "x"))
+	}
+	mustAppend(t, q, w.Entries...)
+	for i := 0; i < 60000; i++ {
+		if err := q.Stage(ctxT(t), Record{Key: fmt.Appendf(nil, "staged/%06d", i), Value: []byte("0123456789abcdef")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5000; i++ {
+		if err := q.Ack(ctxT(t), fmt.Sprintf("big/%d", i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Close(); err != nil {
+		t.Fatalf("close (last checkpoint): %v", err)
+	}
+	q = openBadgerT(t, dir)
+	if d := q.Dests("big/"); len(d) != 0 {
+		t.Fatalf("%d destinations still queued after reopen", len(d))
+	}
+	if v, err := q.Get(ctxT(t), []byte("staged/059999")); err != nil || string(v) != "0123456789abcdef" {
+		t.Fatalf("last staged record: %q %v", v, err)
+	}
+}

@@ -193,22 +193,24 @@ func (e *engine) Stage(ctx context.Context, recs ...Record) error {
 	return nil
 }
 
-// planCheckpoint takes the cursors, then the staged records, into p.
+// checkpoint plans the cursors, then the staged records (taken in that order), as
+// mutations written records first, then cursors, then log deletions: committed in
+// parts, any prefix of them is safe after a crash.
 func (p *plan) checkpoint(t *taken) result {
 	t.cursors = p.e.sched.takeCursors()
 	t.records = p.e.staged.take()
-	for name, m := range t.cursors.metas {
-		p.set(metaKey(name), encodeMeta(m))
-	}
-	for _, id := range t.cursors.free {
-		p.del(logKey(id))
-	}
 	for k, v := range t.records {
 		if v == nil {
 			p.del(recordKey([]byte(k)))
 		} else {
 			p.set(recordKey([]byte(k)), v)
 		}
+	}
+	for name, m := range t.cursors.metas {
+		p.set(metaKey(name), encodeMeta(m))
+	}
+	for _, id := range t.cursors.free {
+		p.del(logKey(id))
 	}
 	return result{}
 }

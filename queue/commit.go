@@ -130,9 +130,16 @@ func (e *engine) commitBatch(reqs []*request) {
 
 // add plans r and puts its mutations in b, returning the batch to continue with.
 func (e *engine) add(b *batch, r *request) *batch {
-	if r.op == opCompact { // not a transaction: storage works alone
+	switch r.op {
+	case opCompact: // not a transaction: storage works alone
 		e.flush(b)
 		r.done <- result{err: e.kv.compact()}
+		return e.newBatch()
+	case opCheckpoint: // may exceed one transaction: committed in parts, alone
+		e.flush(b)
+		p := newPlan(e, b)
+		p.run(r)
+		r.done <- result{err: e.commitInParts(p.muts)}
 		return e.newBatch()
 	}
 	p := newPlan(e, b)
@@ -232,6 +239,31 @@ func (e *engine) flush(b *batch) {
 	for _, pl := range b.done {
 		pl.r.done <- pl.res
 	}
+}
+
+// commitInParts commits muts in order, in as many transactions as they need. A crash
+// between two leaves the earlier ones applied: checkpoints order their mutations so
+// that any prefix is safe (records, then cursors, then log deletions).
+func (e *engine) commitInParts(muts []mutation) error {
+	for len(muts) > 0 {
+		txn := e.kv.begin()
+		n := 0
+		for ; n < len(muts); n++ {
+			if err := applyMuts(txn, muts[n:n+1]); err != nil {
+				if !errors.Is(err, errTxnFull) || n == 0 {
+					txn.discard()
+					return err
+				}
+				break
+			}
+		}
+		if err := txn.commit(); err != nil {
+			return fmt.Errorf("queue: commit checkpoint: %w", err)
+		}
+		e.keys.Add(int64(n))
+		muts = muts[n:]
+	}
+	return nil
 }
 
 func (e *engine) failAll(b *batch, err error) {

@@ -3,13 +3,16 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"notifyrelay/config"
+	"notifyrelay/oma"
 )
 
 // serve runs the router on an in-memory listener; the client speaks real HTTP/1.1.
@@ -40,11 +43,11 @@ func do(t *testing.T, c *fasthttp.Client, method, path string, hdr map[string]st
 }
 
 func TestRouterDecodesSegmentsAndAnswers405WithAllow(t *testing.T) {
-	r := NewRouter(nil)
+	r := NewRouter(nil, zerolog.Nop())
 	var got Params
-	r.Handle("/chat/v1/{userId}/group/{sessionId}", Methods{
-		"GET":    func(ctx *fasthttp.RequestCtx, p Params) { got = p },
-		"DELETE": func(ctx *fasthttp.RequestCtx, p Params) {},
+	r.Handle("/chat/v1/{userId}/group/{sessionId}", ForAnyone, Methods{
+		"GET":    func(r *Request) (Answer, *oma.RequestError) { got = r.Params; return OK(nil), nil },
+		"DELETE": func(r *Request) (Answer, *oma.RequestError) { return NoContent(), nil },
 	})
 	c := serve(t, r)
 	if resp := do(t, c, "GET", "/chat/v1/tel%3A%2B19585550100/group/s%2F1", nil); resp.StatusCode() != 200 {
@@ -140,5 +143,39 @@ func TestFailWritesJSONRequestErrorAndChallenge(t *testing.T) {
 	}
 	if ctx.Response.StatusCode() != 401 || len(ctx.Response.Header.Peek("WWW-Authenticate")) == 0 {
 		t.Errorf("status %d, WWW-Authenticate %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("WWW-Authenticate"))
+	}
+}
+
+// One handler shape: the opening runs before every handler of a route, faults are
+// rendered in the opening's format, and a 5xx's cause is logged, never sent.
+func TestHandlerShape(t *testing.T) {
+	var log bytes.Buffer
+	r := NewRouter(nil, zerolog.New(&log))
+	a := NewAuth([]config.Token{{Token: "alice-token", User: "alice"}, {Token: "operator-token", Operator: true}})
+	ran := 0
+	r.Handle("/relay/v1/x", ForOperator(a), Methods{"GET": func(*Request) (Answer, *oma.RequestError) {
+		ran++
+		return Answer{}, oma.Unavailable().Because(errors.New("disk on fire"))
+	}})
+	r.Handle("/chat/v1/{userId}/x", ForUser(a), Methods{"POST": func(q *Request) (Answer, *oma.RequestError) {
+		ran++
+		return Created("/where", []byte(q.User)), nil
+	}})
+	c := serve(t, r)
+	xml := map[string]string{"Authorization": "Bearer alice-token", "Accept": "application/xml"}
+	if resp := do(t, c, "GET", "/relay/v1/x", xml); resp.StatusCode() != 403 || !bytes.HasPrefix(resp.Body(), []byte("{")) || ran != 0 {
+		t.Errorf("user token on the operator API: %d %s (handler ran %d)", resp.StatusCode(), resp.Body(), ran)
+	}
+	resp := do(t, c, "GET", "/relay/v1/x", map[string]string{"Authorization": "Bearer operator-token"})
+	if resp.StatusCode() != 503 || bytes.Contains(resp.Body(), []byte("fire")) || !bytes.Contains(log.Bytes(), []byte("disk on fire")) {
+		t.Errorf("503: %s; log %s", resp.Body(), log.Bytes())
+	}
+	resp = do(t, c, "POST", "/chat/v1/acr:auth/x", xml)
+	if resp.StatusCode() != 201 || string(resp.Header.Peek("Location")) != "/where" || string(resp.Body()) != "alice" ||
+		string(resp.Header.ContentType()) != "application/xml" {
+		t.Errorf("201: %d %q %s %s", resp.StatusCode(), resp.Header.Peek("Location"), resp.Body(), resp.Header.ContentType())
+	}
+	if resp := do(t, c, "POST", "/chat/v1/bob/x", xml); resp.StatusCode() != 403 || !bytes.Contains(resp.Body(), []byte("<common:requestError")) {
+		t.Errorf("alice as bob: %d %s", resp.StatusCode(), resp.Body())
 	}
 }

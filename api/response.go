@@ -59,6 +59,21 @@ func acceptsAny(accept string) bool {
 	return false
 }
 
+// acceptsJSON reports whether Accept allows a JSON answer (no Accept does).
+func acceptsJSON(accept string) bool {
+	if strings.TrimSpace(accept) == "" {
+		return true
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := strings.Cut(part, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		if mt == "*/*" || mt == "application/*" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
+			return true
+		}
+	}
+	return false
+}
+
 // Write sends a document with its status in format f.
 func Write(ctx *fasthttp.RequestCtx, status int, f oma.Format, body []byte) {
 	ctx.SetStatusCode(status)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/oma"
@@ -15,15 +16,10 @@ import (
 // Params holds the decoded values of a route's {name} segments.
 type Params map[string]string
 
-// Handler serves one method of one route.
-type Handler func(ctx *fasthttp.RequestCtx, p Params)
-
-// Methods maps an HTTP method to its handler for one resource.
-type Methods map[string]Handler
-
 type route struct {
 	pattern string
 	segs    []string // literal segment, or "{name}"
+	open    Opening
 	methods Methods
 	allow   string
 	prefix  bool  // last segment "{name...}" matches the rest of the path
@@ -37,14 +33,15 @@ type route struct {
 type Router struct {
 	routes   []*route
 	requests *prometheus.CounterVec
+	log      zerolog.Logger // the causes of 5xx answers
 	admit    Admit
 	read     BodyReader
 }
 
 // NewRouter returns an empty router counting requests by route and status in reg
-// (nil: not counted).
-func NewRouter(reg prometheus.Registerer) *Router {
-	r := &Router{requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+// (nil: not counted) and logging the causes of 5xx answers to log.
+func NewRouter(reg prometheus.Registerer, log zerolog.Logger) *Router {
+	r := &Router{log: log, requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "notifyrelay_http_requests_total",
 		Help: "HTTP requests by route pattern, method and status.",
 	}, []string{"route", "method", "status"})}
@@ -56,19 +53,22 @@ func NewRouter(reg prometheus.Registerer) *Router {
 
 // Handle adds a resource. pattern is a path such as "/chat/v1/{userId}/group"; every
 // method of m is allowed, any other gets 405 with Allow listing exactly m's methods.
-// Its bodies are read once the router's Admit lets the request in.
-func (r *Router) Handle(pattern string, m Methods) { r.HandleAdmit(pattern, m, nil) }
+// Its bodies are read once the router's Admit lets the request in; then open runs,
+// then the method's handler.
+func (r *Router) Handle(pattern string, open Opening, m Methods) {
+	r.HandleAdmit(pattern, open, m, nil)
+}
 
 // HandleAdmit is Handle with the resource's own Admit (nil: the router's), for a
 // resource whose URL is its credential (a callbackURL).
-func (r *Router) HandleAdmit(pattern string, m Methods, admit Admit) {
+func (r *Router) HandleAdmit(pattern string, open Opening, m Methods, admit Admit) {
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	segs := strings.Split(strings.Trim(pattern, "/"), "/")
-	rt := &route{pattern: pattern, segs: segs, methods: m, allow: strings.Join(names, ", "), admit: admit}
+	rt := &route{pattern: pattern, segs: segs, open: open, methods: m, allow: strings.Join(names, ", "), admit: admit}
 	if last := segs[len(segs)-1]; strings.HasSuffix(last, "...}") {
 		rt.prefix = true
 		segs[len(segs)-1] = strings.TrimSuffix(last, "...}") + "}"
@@ -95,19 +95,32 @@ func (r *Router) Serve(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
+// dispatch is the one path of every routed request: 405 + Allow, the body read once
+// admitted, the API's opening, the handler, and its answer or fault rendered and
+// counted.
 func (r *Router) dispatch(ctx *fasthttp.RequestCtx, rt *route, p Params) {
 	method := string(ctx.Method())
 	if h, ok := rt.methods[method]; ok {
-		if e := r.readBody(ctx, rt, p); e != nil {
-			WriteError(ctx, ErrorFormat(ctx), e)
-		} else {
-			h(ctx, p)
-		}
+		r.serve(ctx, rt, h, p)
 	} else {
 		ctx.Response.Header.Set("Allow", rt.allow)
 		WriteError(ctx, ErrorFormat(ctx), oma.MethodNotAllowed(method))
 	}
 	r.requests.WithLabelValues(rt.pattern, method, strconv.Itoa(ctx.Response.StatusCode())).Inc()
+}
+
+func (r *Router) serve(ctx *fasthttp.RequestCtx, rt *route, h Handler, p Params) {
+	if e := r.readBody(ctx, rt, p); e != nil {
+		WriteError(ctx, ErrorFormat(ctx), e)
+		return
+	}
+	req := &Request{RequestCtx: ctx, Params: p}
+	var a Answer
+	e := rt.open(req)
+	if e == nil {
+		a, e = h(req)
+	}
+	r.render(req, a, e, rt.pattern)
 }
 
 func (rt *route) match(segs []string) (Params, bool) {

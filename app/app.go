@@ -124,7 +124,7 @@ func (a *App) open() error {
 	}
 	a.engine = newCountingQueue(engine, a.reg)
 	a.reg.MustRegister(newQueueCollector(engine))
-	a.router = api.NewRouter(a.reg)
+	a.router = api.NewRouter(a.reg, a.log.With().Str("component", "api").Logger())
 	auth := api.NewAuth(a.cfg.Auth.Tokens)
 	a.bodies = &bodyLimiter{max: int64(a.cfg.Limits.MaxBody), budget: int64(a.cfg.Limits.MaxInflightBody)}
 	a.router.ReadBodies(api.AdmitToken(auth), a.bodies.read)

@@ -50,8 +50,7 @@ func (l *bodyLimiter) read(ctx *fasthttp.RequestCtx) *oma.RequestError {
 	if !l.reserve(want) {
 		ctx.Response.Header.Set("Retry-After", "1")
 		ctx.SetConnectionClose()
-		return &oma.RequestError{Status: fasthttp.StatusServiceUnavailable, MessageID: "SVC0001",
-			Text: oma.TextSVC0001, Variables: []string{"too many request bodies in flight, retry later"}}
+		return oma.Unavailable() // too many request bodies in flight
 	}
 	lease := &bodyLease{buf: l.pool.Get(), n: want}
 	ctx.SetUserValue(bodyLeaseKey, lease)

@@ -43,8 +43,7 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	if errors.As(err, &small) { // request line and headers over ReadBufferSize (4 KiB)
-		api.Fail(ctx, &oma.RequestError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge,
-			MessageID: "SVC0002", Text: oma.TextSVC0002, Variables: []string{"request headers"}})
+		api.Fail(ctx, oma.HeadersTooLarge())
 		ctx.SetConnectionClose()
 		return
 	}

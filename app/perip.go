@@ -61,8 +61,7 @@ func (l *perIPListener) give(ip string) {
 }
 
 var tooManyConns = func() []byte {
-	body := (&oma.RequestError{Status: 429, MessageID: "SVC0001", Text: oma.TextSVC0001,
-		Variables: []string{"too many connections from one address (limits.max_conns_per_ip)"}}).Marshal(oma.JSON)
+	body := oma.TooManyRequests("connections from one address (limits.max_conns_per_ip)").Marshal(oma.JSON)
 	head := "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: "
 	return append([]byte(head+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
 }()

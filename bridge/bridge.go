@@ -92,12 +92,13 @@ func New(o Options) (*Bridge, error) {
 // connections it hijacks and closes them itself.
 func (b *Bridge) Routes(rt *api.Router) {
 	const ch = "/notificationchannel/v1/{userId}/channels"
-	rt.Handle(ch, api.Methods{"GET": b.handleList, "POST": b.handleCreate})
-	rt.Handle(ch+"/{channelId}", api.Methods{"GET": b.handleRead, "DELETE": b.handleDelete})
-	rt.Handle(ch+"/{channelId}/channelLifetime", api.Methods{"GET": b.handleLifetimeGet, "PUT": b.handleLifetimePut})
-	rt.Handle(ch+"/{channelId}/poll", api.Methods{"POST": b.handlePoll})
-	rt.Handle(ch+"/{channelId}/ws", api.Methods{"GET": b.handleWS})
-	rt.HandleAdmit("/notifications/{token}", api.Methods{"POST": b.handleCallback}, b.admitCallback)
+	user := api.ForUser(b.opts.Auth)
+	rt.Handle(ch, user, api.Methods{"GET": b.handleList, "POST": b.handleCreate})
+	rt.Handle(ch+"/{channelId}", user, api.Methods{"GET": b.handleRead, "DELETE": b.handleDelete})
+	rt.Handle(ch+"/{channelId}/channelLifetime", user, api.Methods{"GET": b.handleLifetimeGet, "PUT": b.handleLifetimePut})
+	rt.Handle(ch+"/{channelId}/poll", user, api.Methods{"POST": b.handlePoll})
+	rt.Handle(ch+"/{channelId}/ws", api.ForSocket(b.opts.Auth), api.Methods{"GET": b.handleWS})
+	rt.HandleAdmit("/notifications/{token}", api.ForAnyone, api.Methods{"POST": b.handleCallback}, b.admitCallback)
 }
 
 // Start loads the channels from the queue's records and launches lifetime expiry.

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -13,28 +15,24 @@ import (
 // handleCallback takes one notification POSTed to a callbackURL: no token needed
 // (the URL is the capability). It answers 204 only once the notification is durable
 // in the channel's queue.
-func (b *Bridge) handleCallback(ctx *fasthttp.RequestCtx, p api.Params) {
-	c := b.hub.byToken(p["token"])
+func (b *Bridge) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) {
+	c := b.hub.byToken(r.Params["token"])
 	if c == nil {
-		api.Fail(ctx, oma.NotFound("callbackURL"))
-		return
+		return api.Answer{}, oma.NotFound("callbackURL")
 	}
-	f, rerr := notificationFormat(ctx)
+	f, rerr := notificationFormat(r.RequestCtx)
 	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
-	body := api.Body(ctx)
+	body := api.Body(r.RequestCtx)
 	if rerr := oma.CheckNotification(f, body); rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
 	env := oma.Envelope{ContentType: f.ContentType(), Body: body}
-	if rerr := b.appendTo(ctx, c, env); rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+	if rerr := b.appendTo(r, c, env); rerr != nil {
+		return api.Answer{}, rerr
 	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return api.NoContent(), nil
 }
 
 // admitCallback lets a notification's body be read only for a callbackURL that
@@ -60,7 +58,7 @@ func notificationFormat(ctx *fasthttp.RequestCtx) (oma.Format, *oma.RequestError
 }
 
 // appendTo queues env on c unless c is deleted meanwhile (then 404).
-func (b *Bridge) appendTo(ctx *fasthttp.RequestCtx, c *channel, env oma.Envelope) *oma.RequestError {
+func (b *Bridge) appendTo(ctx context.Context, c *channel, env oma.Envelope) *oma.RequestError {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.gone.Load() {
@@ -68,8 +66,7 @@ func (b *Bridge) appendTo(ctx *fasthttp.RequestCtx, c *channel, env oma.Envelope
 	}
 	e := queue.Entry{ID: randomHex(16), Dest: c.dest(), Data: env.Marshal()}
 	if _, err := b.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}}); err != nil {
-		b.log.Warn().Err(err).Str("channel", c.st.ID).Msg("queueing a callback notification")
-		return unavailable()
+		return oma.Unavailable().Because(fmt.Errorf("queue a notification for channel %s: %w", c.st.ID, err))
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func startOn(t testing.TB, cfg config.Config) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := api.NewRouter(nil)
+	rt := api.NewRouter(nil, zerolog.Nop())
 	s.b.Routes(rt)
 	if err := s.b.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -38,32 +38,28 @@ func (p *poller) end(why int) {
 // notifications of an answer are acknowledged once the response carrying them has
 // been written to the connection (pollAnswer), so the next poll never repeats them;
 // a failed write leaves them queued for the next poll (docs/channels.md).
-func (b *Bridge) handlePoll(ctx *fasthttp.RequestCtx, params api.Params) {
-	c, rerr := b.ownChannel(ctx, params)
+func (b *Bridge) handlePoll(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := b.ownChannel(r)
 	if rerr == nil && c.st.Type != oma.ChannelLongPolling {
-		rerr = oma.NotFound(api.RequestPath(ctx))
+		rerr = oma.NotFound(api.RequestPath(r.RequestCtx))
 	}
 	if rerr == nil {
-		rerr = checkPollBody(ctx)
-	}
-	p := &poller{ended: make(chan int, 1)}
-	if rerr == nil {
-		rerr = pollFormat(ctx, p)
+		rerr = checkPollBody(r.RequestCtx)
 	}
 	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
+	p := &poller{ended: make(chan int, 1)}
+	pollFormat(r, p)
 	if !b.track(nil, p) {
-		api.Fail(ctx, unavailable())
-		return
+		return api.Answer{}, oma.Unavailable()
 	}
 	defer b.untrack(nil, p)
 	b.metrics.connected("poll", 1)
 	defer b.metrics.connected("poll", -1)
-	b.startPoll(ctx, c, p)
+	b.startPoll(r, c, p)
 	defer c.endPoll(p)
-	b.waitPoll(ctx, c, p)
+	return b.waitPoll(r.RequestCtx, c, p)
 }
 
 func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
@@ -86,19 +82,15 @@ func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
 // negotiated one (for an empty list) and only is set when Accept allows just that
 // one format: then answers carry only notifications of that format. Without
 // Accept, or with wildcards only (curl's */*), each answer is in the format of the
-// notifications it carries. An Accept that allows neither is refused with 406.
-func pollFormat(ctx *fasthttp.RequestCtx, p *poller) *oma.RequestError {
-	accept := strings.ToLower(string(ctx.Request.Header.Peek("Accept")))
+// notifications it carries. (An Accept that allows neither was refused with 406 by
+// the opening.)
+func pollFormat(r *api.Request, p *poller) {
+	accept := strings.ToLower(string(r.Request.Header.Peek("Accept")))
 	if strings.TrimSpace(accept) == "" {
-		return nil
-	}
-	f, rerr := api.Negotiate(ctx)
-	if rerr != nil {
-		return rerr
+		return
 	}
 	allowsJSON, allowsXML, named := acceptAllows(accept)
-	p.format, p.named, p.only = f, named, allowsJSON != allowsXML
-	return nil
+	p.format, p.named, p.only = r.Format, named, allowsJSON != allowsXML
 }
 
 // acceptAllows reports which formats Accept allows (explicitly or by wildcard,
@@ -151,7 +143,7 @@ func (c *channel) inFlight() <-chan struct{} {
 // waitPoll answers as soon as something is pending, or empty at the poll timeout.
 // While an earlier answer is still being written it waits for its outcome, so it
 // neither repeats that answer nor skips it if the write fails.
-func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
+func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
 	wake, stop := b.q.Watch(c.dest())
 	defer stop()
 	timer := time.NewTimer(b.cfg.PollTimeout.D())
@@ -161,23 +153,19 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 		if busy == nil {
 			es, err := b.q.Read(ctx, c.dest(), 0, min(c.st.MaxNotifications, pollPage))
 			if err != nil {
-				b.failedRead(ctx, c, p)
-				return
+				return b.failedRead(ctx, c, p)
 			}
 			if len(es) > 0 {
-				b.answerPoll(ctx, c, p, es)
-				return
+				return b.answerPoll(ctx, c, p, es)
 			}
 		}
 		select {
 		case <-wake:
 		case <-busy: // nil, and so never ready, when nothing is in flight
 		case why := <-p.ended:
-			b.endedPoll(ctx, c, p, why)
-			return
+			return b.endedPoll(ctx, c, p, why)
 		case <-timer.C:
-			b.writeEmpty(ctx, c, p)
-			return
+			return b.writeEmpty(c, p)
 		}
 	}
 }
@@ -185,24 +173,23 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
 // failedRead answers a poll whose Read failed: as ended when it was (a drain ends
 // polls and then the server's shutdown cancels their requests, failing the Read),
 // else 503.
-func (b *Bridge) failedRead(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
+func (b *Bridge) failedRead(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
 	select {
 	case why := <-p.ended:
-		b.endedPoll(ctx, c, p, why)
+		return b.endedPoll(ctx, c, p, why)
 	default:
-		api.Fail(ctx, unavailable())
+		return api.Answer{}, oma.Unavailable()
 	}
 }
 
-func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why int) {
+func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why int) (api.Answer, *oma.RequestError) {
 	switch why {
 	case endSuperseded:
-		api.Fail(ctx, oma.PollSuperseded())
+		return api.Answer{}, oma.PollSuperseded()
 	case endDeleted:
-		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
-	default:
-		b.writeEmpty(ctx, c, p)
+		return api.Answer{}, oma.NotFound(api.RequestPath(ctx))
 	}
+	return b.writeEmpty(c, p)
 }
 
 // answerPoll streams the pending notifications of the head's format, up to
@@ -211,28 +198,24 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 // be one Accept allows, else 406 (nothing is consumed: a poll that accepts it gets
 // it). A poll superseded since its Read answers 409 and sends nothing, so only the
 // channel's current poll ever sends.
-func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) {
+func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) (api.Answer, *oma.RequestError) {
 	first := decode(es[0])
 	if p.only && first.format != p.format {
-		api.Fail(ctx, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept"))))
-		return
+		return api.Answer{}, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept")))
 	}
 	done, ok := c.beginAnswer(p)
 	if !ok {
-		api.Fail(ctx, oma.PollSuperseded())
-		return
+		return api.Answer{}, oma.PollSuperseded()
 	}
 	a := &pollAnswer{b: b, c: c, conn: ctx.Conn(), f: first.format, max: c.st.MaxNotifications,
 		maxBytes: int(b.cfg.MaxAnswerBytes), http10: !ctx.Request.Header.IsHTTP11(), done: done}
 	a.start(first, es[1:])
 	b.wg.Add(1) // until the answer settles, after the handler returned
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentType(first.format.ContentType())
-	size := -1 // chunked: see pollAnswer
+	size := -1  // chunked: see pollAnswer
 	if a.http10 {
 		size = a.bufferAll()
 	}
-	ctx.Response.SetBodyStream(a, size)
+	return api.Answer{Status: fasthttp.StatusOK, ContentType: first.format.ContentType(), Stream: a, StreamSize: size}, nil
 }
 
 // beginAnswer marks an answer in flight on c, if p is still c's poll.
@@ -258,14 +241,14 @@ func (c *channel) endAnswer(done chan struct{}) {
 
 // writeEmpty answers an empty list: in the format Accept names, else in the
 // create request's.
-func (b *Bridge) writeEmpty(ctx *fasthttp.RequestCtx, c *channel, p *poller) {
+func (b *Bridge) writeEmpty(c *channel, p *poller) (api.Answer, *oma.RequestError) {
 	f := formatOf(c.st.Format)
 	if p.named {
 		f = p.format
 	}
 	body := oma.MarshalNotificationList(f, nil)
-	api.Write(ctx, fasthttp.StatusOK, f, body)
 	b.metrics.sent("poll", 1, len(body))
+	return api.Answer{Status: fasthttp.StatusOK, Body: body, ContentType: f.ContentType()}, nil
 }
 
 func formatOf(s string) oma.Format {

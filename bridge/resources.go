@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -102,41 +103,27 @@ func parseCreateForm(a *fasthttp.Args) (oma.NotificationChannel, oma.Format, *om
 	return nc, oma.JSON, nil
 }
 
-func (b *Bridge) handleCreate(ctx *fasthttp.RequestCtx, p api.Params) {
-	user, rerr := b.opts.Auth.ActAs(ctx, p["userId"])
+func (b *Bridge) handleCreate(r *api.Request) (api.Answer, *oma.RequestError) {
+	nc, reqFormat, rerr := parseCreate(r.RequestCtx)
 	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
-	}
-	nc, reqFormat, rerr := parseCreate(ctx)
-	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
-	}
-	f, rerr := api.Negotiate(ctx)
-	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
 	if nc.ChannelType != oma.ChannelWebSockets && nc.ChannelType != oma.ChannelLongPolling {
-		api.WriteError(ctx, f, oma.UnsupportedChannelType(nc.ChannelType))
-		return
+		return api.Answer{}, oma.UnsupportedChannelType(nc.ChannelType)
 	}
 	if nc.MaxNotifications > maxMaxNotifications {
 		nc.MaxNotifications = maxMaxNotifications
 	}
-	st, status, rerr := b.create(ctx, user, nc, reqFormat)
+	st, status, rerr := b.create(r, r.User, nc, reqFormat)
 	if rerr != nil {
-		api.WriteError(ctx, f, rerr)
-		return
+		return api.Answer{}, rerr
 	}
 	doc := b.document(st, time.Now())
-	ctx.Response.Header.Set("Location", doc.ResourceURL)
-	api.Write(ctx, status, f, doc.Marshal(f))
+	return api.Answer{Status: status, Body: doc.Marshal(r.Format), Location: doc.ResourceURL}, nil
 }
 
 // create makes the channel durable, or answers a repeated clientCorrelator.
-func (b *Bridge) create(ctx *fasthttp.RequestCtx, user string, nc oma.NotificationChannel, f oma.Format) (state, int, *oma.RequestError) {
+func (b *Bridge) create(ctx context.Context, user string, nc oma.NotificationChannel, f oma.Format) (state, int, *oma.RequestError) {
 	fp := fmt.Sprintf("%s|%s|%d|%d", nc.ChannelType, nc.ApplicationTag, nc.MaxNotifications, nc.ChannelLifetime)
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
@@ -162,26 +149,16 @@ func (b *Bridge) create(ctx *fasthttp.RequestCtx, user string, nc oma.Notificati
 		MaxNotifications: maxN, Lifetime: lifetime, Token: randomHex(16),
 		Expires: time.Now().Add(time.Duration(lifetime) * time.Second)}
 	if err := b.save(ctx, st); err != nil {
-		b.log.Error().Err(err).Msg("creating channel")
-		return st, 0, unavailable()
+		return st, 0, oma.Unavailable().Because(fmt.Errorf("create channel: %w", err))
 	}
 	b.hub.add(&channel{st: st})
 	b.metrics.channelAdded(st.Type)
 	return st, fasthttp.StatusCreated, nil
 }
 
-// unavailable is the fault for a queue that cannot take the write (closing, disk).
-func unavailable() *oma.RequestError {
-	return &oma.RequestError{Status: 503, MessageID: "SVC0001", Text: oma.TextSVC0001, Variables: []string{"service unavailable, retry later"}}
-}
-
-// ownChannel authenticates ctx for {userId} and finds that user's {channelId}.
-func (b *Bridge) ownChannel(ctx *fasthttp.RequestCtx, p api.Params) (*channel, *oma.RequestError) {
-	user, rerr := b.opts.Auth.ActAs(ctx, p["userId"])
-	if rerr != nil {
-		return nil, rerr
-	}
-	return b.channelOf(ctx, user, p["channelId"])
+// ownChannel finds the request's {channelId} among its user's channels.
+func (b *Bridge) ownChannel(r *api.Request) (*channel, *oma.RequestError) {
+	return b.channelOf(r.RequestCtx, r.User, r.Params["channelId"])
 }
 
 func (b *Bridge) channelOf(ctx *fasthttp.RequestCtx, user, id string) (*channel, *oma.RequestError) {
@@ -192,82 +169,57 @@ func (b *Bridge) channelOf(ctx *fasthttp.RequestCtx, user, id string) (*channel,
 	return c, nil
 }
 
-func (b *Bridge) handleList(ctx *fasthttp.RequestCtx, p api.Params) {
-	user, rerr := b.opts.Auth.ActAs(ctx, p["userId"])
-	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
-	}
-	f, rerr := api.Negotiate(ctx)
-	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
-	}
+func (b *Bridge) handleList(r *api.Request) (api.Answer, *oma.RequestError) {
 	now := time.Now()
 	var docs []oma.NotificationChannel
-	for _, st := range b.hub.list(user) {
+	for _, st := range b.hub.list(r.User) {
 		docs = append(docs, b.document(st, now))
 	}
-	api.Write(ctx, fasthttp.StatusOK, f, oma.MarshalNotificationChannelList(f, docs, b.channelsURL(user)))
+	return api.OK(oma.MarshalNotificationChannelList(r.Format, docs, b.channelsURL(r.User))), nil
 }
 
-func (b *Bridge) handleRead(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, f, ok := b.readable(ctx, p)
-	if ok {
-		api.Write(ctx, fasthttp.StatusOK, f, b.document(b.hub.snapshot(c), time.Now()).Marshal(f))
-	}
-}
-
-// readable resolves the channel and the response format, answering any fault.
-func (b *Bridge) readable(ctx *fasthttp.RequestCtx, p api.Params) (*channel, oma.Format, bool) {
-	c, rerr := b.ownChannel(ctx, p)
-	if rerr == nil {
-		var f oma.Format
-		if f, rerr = api.Negotiate(ctx); rerr == nil {
-			return c, f, true
-		}
-	}
-	api.Fail(ctx, rerr)
-	return nil, oma.JSON, false
-}
-
-func (b *Bridge) handleDelete(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, rerr := b.ownChannel(ctx, p)
+func (b *Bridge) handleRead(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := b.ownChannel(r)
 	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
-	b.deleteChannel(ctx, c, "deleted by its user")
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return api.OK(b.document(b.hub.snapshot(c), time.Now()).Marshal(r.Format)), nil
 }
 
-func (b *Bridge) handleLifetimeGet(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, f, ok := b.readable(ctx, p)
-	if ok {
-		doc := b.document(b.hub.snapshot(c), time.Now())
-		api.Write(ctx, fasthttp.StatusOK, f, oma.MarshalChannelLifetime(f, doc.ChannelLifetime))
+func (b *Bridge) handleDelete(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := b.ownChannel(r)
+	if rerr != nil {
+		return api.Answer{}, rerr
 	}
+	b.deleteChannel(r, c, "deleted by its user")
+	return api.NoContent(), nil
 }
 
-func (b *Bridge) handleLifetimePut(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, f, ok := b.readable(ctx, p)
-	if !ok {
-		return
-	}
-	rf, rerr := api.RequestFormat(ctx)
+func (b *Bridge) handleLifetimeGet(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := b.ownChannel(r)
 	if rerr != nil {
-		api.WriteError(ctx, f, rerr)
-		return
+		return api.Answer{}, rerr
 	}
-	asked, rerr := oma.ParseChannelLifetime(rf, ctx.PostBody())
+	doc := b.document(b.hub.snapshot(c), time.Now())
+	return api.OK(oma.MarshalChannelLifetime(r.Format, doc.ChannelLifetime)), nil
+}
+
+func (b *Bridge) handleLifetimePut(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := b.ownChannel(r)
 	if rerr != nil {
-		api.WriteError(ctx, f, rerr)
-		return
+		return api.Answer{}, rerr
 	}
-	granted, err := b.refresh(ctx, c, b.grant(asked))
+	rf, rerr := api.RequestFormat(r.RequestCtx)
+	if rerr != nil {
+		return api.Answer{}, rerr
+	}
+	asked, rerr := oma.ParseChannelLifetime(rf, r.PostBody())
+	if rerr != nil {
+		return api.Answer{}, rerr
+	}
+	granted, err := b.refresh(r, c, b.grant(asked))
 	if err != nil {
-		api.WriteError(ctx, f, unavailable())
-		return
+		return api.Answer{}, oma.Unavailable().Because(fmt.Errorf("refresh channel lifetime: %w", err))
 	}
-	api.Write(ctx, fasthttp.StatusOK, f, oma.MarshalChannelLifetime(f, granted))
+	return api.OK(oma.MarshalChannelLifetime(r.Format, granted)), nil
 }

@@ -43,34 +43,27 @@ var writeBuffers sync.Pool
 
 // handleWS checks the handshake (401, 403, 404, 400 before any upgrade) and
 // upgrades. The fasthttp hijack goroutine becomes the connection's reader.
-func (b *Bridge) handleWS(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, proto, window, rerr := b.checkHandshake(ctx, p)
+func (b *Bridge) handleWS(r *api.Request) (api.Answer, *oma.RequestError) {
+	ctx := r.RequestCtx
+	c, proto, window, rerr := b.checkHandshake(r)
 	if rerr == nil {
 		rerr = checkUpgrade(ctx)
 	}
 	if rerr != nil {
-		api.Fail(ctx, rerr)
-		return
+		return api.Answer{}, rerr
 	}
 	w := &wsConn{b: b, ch: c, ack: proto == ProtocolAck, window: window,
 		ctl: make(chan []byte, 4), writerDone: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if b.isDraining() {
-		api.Fail(ctx, unavailable())
-		return
+		return api.Answer{}, oma.Unavailable()
 	}
 	b.upgrade(ctx, w, proto)
+	return api.Handled(), nil
 }
 
-func (b *Bridge) checkHandshake(ctx *fasthttp.RequestCtx, p api.Params) (*channel, string, int, *oma.RequestError) {
-	pr, rerr := b.opts.Auth.Authenticate(ctx, true)
-	if rerr != nil {
-		return nil, "", 0, rerr
-	}
-	user, rerr := pr.Resolve(p["userId"])
-	if rerr != nil {
-		return nil, "", 0, rerr
-	}
-	c, rerr := b.channelOf(ctx, user, p["channelId"])
+func (b *Bridge) checkHandshake(r *api.Request) (*channel, string, int, *oma.RequestError) {
+	ctx := r.RequestCtx
+	c, rerr := b.ownChannel(r)
 	if rerr == nil && c.st.Type != oma.ChannelWebSockets {
 		rerr = oma.NotFound(api.RequestPath(ctx))
 	}

@@ -14,7 +14,18 @@ type RequestError struct {
 	MessageID string
 	Text      string
 	Variables []string
+	// Cause is the failure of our own behind a 5xx, for the log; never sent.
+	Cause error
 }
+
+// Because records the failure behind e (logged where e is answered) and returns e.
+func (e *RequestError) Because(err error) *RequestError {
+	e.Cause = err
+	return e
+}
+
+// Unwrap returns the cause, so errors.Is sees through a fault.
+func (e *RequestError) Unwrap() error { return e.Cause }
 
 // Error makes RequestError usable as a Go error.
 func (e *RequestError) Error() string {
@@ -142,6 +153,27 @@ func UnsupportedMedia(contentType string) *RequestError {
 		part = "Content-Type (missing)"
 	}
 	return &RequestError{Status: 415, MessageID: "SVC0002", Text: TextSVC0002, Variables: []string{part}}
+}
+
+// HeadersTooLarge is 431 SVC0002: the request line and headers are over the limit.
+func HeadersTooLarge() *RequestError {
+	return &RequestError{Status: 431, MessageID: "SVC0002", Text: TextSVC0002, Variables: []string{"request headers"}}
+}
+
+// Unavailable is 503 SVC0001: a failure of our own (the queue is closing or cannot
+// take the write) that a retry may not meet. The one answer for every 503.
+func Unavailable() *RequestError {
+	return &RequestError{Status: 503, MessageID: "SVC0001", Text: TextSVC0001, Variables: []string{"service unavailable, retry later"}}
+}
+
+// Internal is 500 SVC0001: a failure of our own that is not expected to pass.
+func Internal() *RequestError {
+	return &RequestError{Status: 500, MessageID: "SVC0001", Text: TextSVC0001, Variables: []string{"internal error"}}
+}
+
+// TooManyRequests is 429 SVC0001 naming the limit that was reached.
+func TooManyRequests(limit string) *RequestError {
+	return &RequestError{Status: 429, MessageID: "SVC0001", Text: TextSVC0001, Variables: []string{"too many " + limit}}
 }
 
 // TooLarge is 413 SVC0002: the body is over the limit.

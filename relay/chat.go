@@ -101,54 +101,15 @@ func (c *chatState) loadRecord(key string, v []byte) error {
 
 // chatRoutes adds the chat resources (docs/api.md §3).
 func (r *Relay) chatRoutes(rt *api.Router) {
-	b := "/chat/v1/{userId}"
-	rt.Handle(b+"/group", api.Methods{"POST": r.createGroup})
-	rt.Handle(b+"/group/{sessionId}", api.Methods{"GET": r.getGroup})
-	rt.Handle(b+"/group/{sessionId}/participants", api.Methods{"GET": r.listParticipants, "POST": r.addParticipants})
-	rt.Handle(b+"/group/{sessionId}/participants/{participantId}", api.Methods{"DELETE": r.removeParticipant})
-	rt.Handle(b+"/group/{sessionId}/messages", api.Methods{"POST": r.postSessionData})
-	rt.Handle(b+"/group/{sessionId}/icon", api.Methods{"GET": r.getIcon})
-	rt.Handle(b+"/subscriptions", api.Methods{"GET": r.listSubscriptions, "POST": r.createSubscription})
-	rt.Handle(b+"/subscriptions/{subscriptionId}", api.Methods{"GET": r.getSubscription, "DELETE": r.deleteSubscription})
-}
-
-// call is one authenticated chat request.
-type call struct {
-	ctx  *fasthttp.RequestCtx
-	user string // {userId} resolved (acr:auth → the token's user)
-	esc  string // user, percent-encoded for URLs
-	out  oma.Format
-}
-
-// begin authenticates and negotiates; on failure it has answered and ok is false.
-func (r *Relay) begin(ctx *fasthttp.RequestCtx, p api.Params) (call, bool) {
-	user, e := r.opts.Auth.ActAs(ctx, p["userId"])
-	if e != nil {
-		api.Fail(ctx, e)
-		return call{}, false
-	}
-	out, e := api.Negotiate(ctx)
-	if e != nil {
-		api.Fail(ctx, e)
-		return call{}, false
-	}
-	return call{ctx: ctx, user: user, esc: api.EscapeID(user), out: out}, true
-}
-
-func (c call) fail(e *oma.RequestError) { api.WriteError(c.ctx, c.out, e) }
-
-func (c call) write(status int, body []byte) { api.Write(c.ctx, status, c.out, body) }
-
-func (c call) created(location string, body []byte) {
-	c.ctx.Response.Header.Set("Location", location)
-	c.write(fasthttp.StatusCreated, body)
-}
-
-// unavailable logs a failure of our own (the queue) and returns the 503 for it.
-func (r *Relay) unavailable(err error) *oma.RequestError {
-	r.log.Error().Err(err).Msg("chat request failed")
-	return &oma.RequestError{Status: fasthttp.StatusServiceUnavailable, MessageID: "SVC0001",
-		Text: oma.TextSVC0001, Variables: []string{"temporarily unavailable"}}
+	b, open := "/chat/v1/{userId}", api.ForUser(r.opts.Auth)
+	rt.Handle(b+"/group", open, api.Methods{"POST": r.createGroup})
+	rt.Handle(b+"/group/{sessionId}", open, api.Methods{"GET": r.getGroup})
+	rt.Handle(b+"/group/{sessionId}/participants", open, api.Methods{"GET": r.listParticipants, "POST": r.addParticipants})
+	rt.Handle(b+"/group/{sessionId}/participants/{participantId}", open, api.Methods{"DELETE": r.removeParticipant})
+	rt.Handle(b+"/group/{sessionId}/messages", open, api.Methods{"POST": r.postSessionData})
+	rt.Handle(b+"/group/{sessionId}/icon", open, api.Methods{"GET": r.getIcon})
+	rt.Handle(b+"/subscriptions", open, api.Methods{"GET": r.listSubscriptions, "POST": r.createSubscription})
+	rt.Handle(b+"/subscriptions/{subscriptionId}", open, api.Methods{"GET": r.getSubscription, "DELETE": r.deleteSubscription})
 }
 
 // requestBody checks the Content-Type (415 unless XML or JSON) and returns a copy.
@@ -200,7 +161,7 @@ func (r *Relay) correlated(ctx context.Context, kind, user, corr string, req any
 		return "", hash, nil
 	}
 	if err != nil { // not "unused": creating now could duplicate
-		return "", hash, r.unavailable(fmt.Errorf("read clientCorrelator: %w", err))
+		return "", hash, oma.Unavailable().Because(fmt.Errorf("read clientCorrelator: %w", err))
 	}
 	var c correlation
 	if json.Unmarshal(v, &c) != nil || c.Hash != hash {

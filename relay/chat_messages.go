@@ -22,18 +22,12 @@ type change struct {
 // postSessionData: POST …/group/{sessionId}/messages with chatSessionData. The
 // change, every N1 it causes and (when due at once) N2 are one atomic append; the
 // 201 follows it.
-func (r *Relay) postSessionData(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, ok := r.begin(ctx, p)
-	if !ok {
-		return
-	}
-	ch, e := r.readChange(ctx)
-	if e == nil {
-		e = r.applyChange(c, p["sessionId"], ch)
-	}
+func (r *Relay) postSessionData(c *api.Request) (api.Answer, *oma.RequestError) {
+	ch, e := r.readChange(c.RequestCtx)
 	if e != nil {
-		c.fail(e)
+		return api.Answer{}, e
 	}
+	return r.applyChange(c, c.Params["sessionId"], ch)
 }
 
 // readChange parses an XML, JSON or multipart body. The body is not kept: every
@@ -85,27 +79,27 @@ func webURL(s string) bool {
 
 // applyChange authorises and applies ch under the session's lock, and hands the new
 // state with its notifications to the queue; the 201 follows the commit.
-func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestError {
+func (r *Relay) applyChange(c *api.Request, sessionID string, ch change) (api.Answer, *oma.RequestError) {
 	entry, _, e := r.sessionFor(c, sessionID)
 	if e != nil {
-		return e
+		return api.Answer{}, e
 	}
 	// Held until the write is enqueued, so a channel's end (ChannelGone) comes after
 	// the N1s already aimed at it in commit order; taken before entry.mu.
 	r.chat.destMu.RLock()
 	entry.mu.Lock()
 	base := entry.base()
-	me := base.find(c.user)
+	me := base.find(c.User)
 	if me < 0 {
 		entry.mu.Unlock()
 		r.chat.destMu.RUnlock()
-		return oma.Forbidden(c.user + " is not a participant of the session")
+		return api.Answer{}, oma.Forbidden(c.User + " is not a participant of the session")
 	}
 	next, e := applyTo(base, me, ch)
 	if e != nil {
 		entry.mu.Unlock()
 		r.chat.destMu.RUnlock()
-		return e
+		return api.Answer{}, e
 	}
 	msgID := newID(16)
 	w := queue.Write{Records: make([]queue.Record, 1, 3)}
@@ -116,16 +110,15 @@ func (r *Relay) applyChange(c call, sessionID string, ch change) *oma.RequestErr
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
 	}
 	t := r.notify(next, me, ch, msgID, &w)
-	wait := entry.enqueue(c.ctx, r.opts.Queue, next, w)
+	wait := entry.enqueue(c, r.opts.Queue, next, w)
 	entry.mu.Unlock()
 	r.chat.destMu.RUnlock()
 	if err := wait(); err != nil {
 		r.untrack(t)
-		return r.unavailable(err)
+		return api.Answer{}, oma.Unavailable().Because(err)
 	}
-	loc := r.groupURL(c.esc, next.ID) + "/messages/" + msgID
-	c.created(loc, oma.MarshalResourceReference(c.out, loc))
-	return nil
+	loc := r.groupURL(api.EscapeID(c.User), next.ID) + "/messages/" + msgID
+	return api.Created(loc, oma.MarshalResourceReference(c.Format, loc)), nil
 }
 
 // applyTo returns s with the change applied, or why the caller (index me) may not

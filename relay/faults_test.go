@@ -62,7 +62,7 @@ func startFaulty(t *testing.T) (*faultyQueue, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := api.NewRouter(nil)
+	rt := api.NewRouter(nil, zerolog.Nop())
 	r.Routes(rt)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { rt.Serve(ctx) }}
 	go func() { _ = srv.Serve(ln) }()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"mime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,47 +38,13 @@ type operatorAPI struct {
 }
 
 func (o *operatorAPI) routes(rt *api.Router) {
-	const base = "/relay/v1"
-	rt.Handle(base+"/deliveries", api.Methods{fasthttp.MethodPost: o.only(o.postDelivery)})
-	rt.Handle(base+"/deliveries:batch", api.Methods{fasthttp.MethodPost: o.only(o.postBatch)})
-	rt.Handle(base+"/deliveries/{id}", api.Methods{fasthttp.MethodGet: o.only(o.getDelivery)})
-	rt.Handle(base+"/deadletters", api.Methods{fasthttp.MethodGet: o.only(o.listDeadLetters)})
-	rt.Handle(base+"/deadletters/{id}", api.Methods{fasthttp.MethodPost: o.only(o.replay)})
-	rt.Handle(base+"/destinations", api.Methods{fasthttp.MethodGet: o.only(o.listDestinations)})
-}
-
-// only lets operator tokens through: 401 without a valid token, 403 POL0001 for a
-// user token, 406 when the client accepts no JSON (every answer here is JSON).
-func (o *operatorAPI) only(h api.Handler) api.Handler {
-	return func(ctx *fasthttp.RequestCtx, p api.Params) {
-		pr, e := o.auth.Authenticate(ctx, false)
-		switch {
-		case e != nil:
-		case !pr.Operator:
-			e = oma.Forbidden("the operator API needs an operator token")
-		case !acceptsJSON(string(ctx.Request.Header.Peek("Accept"))):
-			e = oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept")))
-		}
-		if e != nil {
-			api.WriteError(ctx, oma.JSON, e)
-			return
-		}
-		h(ctx, p)
-	}
-}
-
-func acceptsJSON(accept string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, _, _ := strings.Cut(part, ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		if mt == "*/*" || mt == "application/*" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
-			return true
-		}
-	}
-	return false
+	base, open := "/relay/v1", api.ForOperator(o.auth)
+	rt.Handle(base+"/deliveries", open, api.Methods{fasthttp.MethodPost: o.postDelivery})
+	rt.Handle(base+"/deliveries:batch", open, api.Methods{fasthttp.MethodPost: o.postBatch})
+	rt.Handle(base+"/deliveries/{id}", open, api.Methods{fasthttp.MethodGet: o.getDelivery})
+	rt.Handle(base+"/deadletters", open, api.Methods{fasthttp.MethodGet: o.listDeadLetters})
+	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay})
+	rt.Handle(base+"/destinations", open, api.Methods{fasthttp.MethodGet: o.listDestinations})
 }
 
 // deliveryItem is one notification handed in: a batch element, or a single POST's
@@ -175,54 +140,48 @@ func (o *operatorAPI) queueAll(ctx context.Context, items []accepted) error {
 }
 
 // postDelivery is POST /deliveries?notifyURL=&key=: the body is the notification.
-func (o *operatorAPI) postDelivery(ctx *fasthttp.RequestCtx, _ api.Params) {
-	args := ctx.QueryArgs()
+func (o *operatorAPI) postDelivery(r *api.Request) (api.Answer, *oma.RequestError) {
+	args := r.QueryArgs()
 	it := deliveryItem{NotifyURL: string(args.Peek("notifyURL")), Key: string(args.Peek("key")),
-		ContentType: string(ctx.Request.Header.ContentType()), Body: string(ctx.PostBody())}
+		ContentType: string(r.Request.Header.ContentType()), Body: string(r.PostBody())}
 	if !validMediaType(it.ContentType) {
-		api.WriteError(ctx, oma.JSON, oma.UnsupportedMedia(it.ContentType))
-		return
+		return api.Answer{}, oma.UnsupportedMedia(it.ContentType)
 	}
-	a, e := o.checker(ctx).check(it, "")
+	a, e := o.checker(r).check(it, "")
 	if e != nil {
-		api.WriteError(ctx, oma.JSON, e)
-		return
+		return api.Answer{}, e
 	}
-	if err := o.queueAll(ctx, []accepted{a}); err != nil {
-		o.internal(ctx, err)
-		return
+	if err := o.queueAll(r, []accepted{a}); err != nil {
+		return api.Answer{}, queueFault(err)
 	}
-	ctx.Response.Header.Set("Location", o.deliveryURL(a.id))
-	writeJSON(ctx, fasthttp.StatusAccepted, map[string]string{"id": a.id, "state": statePending})
+	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": statePending}))
+	ans.Location = o.deliveryURL(a.id)
+	return ans, nil
 }
 
 // postBatch is POST /deliveries:batch: a JSON array queued all or none.
-func (o *operatorAPI) postBatch(ctx *fasthttp.RequestCtx, _ api.Params) {
-	if f, ok := oma.FormatOf(string(ctx.Request.Header.ContentType())); !ok || f != oma.JSON {
-		api.WriteError(ctx, oma.JSON, oma.UnsupportedMedia(string(ctx.Request.Header.ContentType())))
-		return
+func (o *operatorAPI) postBatch(r *api.Request) (api.Answer, *oma.RequestError) {
+	if f, ok := oma.FormatOf(string(r.Request.Header.ContentType())); !ok || f != oma.JSON {
+		return api.Answer{}, oma.UnsupportedMedia(string(r.Request.Header.ContentType()))
 	}
-	items, e := decodeBatch(ctx.PostBody())
+	items, e := decodeBatch(r.PostBody())
 	if e != nil {
-		api.WriteError(ctx, oma.JSON, e)
-		return
+		return api.Answer{}, e
 	}
-	c := o.checker(ctx)
+	c := o.checker(r)
 	all := make([]accepted, 0, len(items))
 	ids := make([]string, 0, len(items))
 	for i, it := range items {
 		a, e := c.check(it, "["+strconv.Itoa(i)+"].")
 		if e != nil {
-			api.WriteError(ctx, oma.JSON, e)
-			return
+			return api.Answer{}, e
 		}
 		all, ids = append(all, a), append(ids, a.id)
 	}
-	if err := o.queueAll(ctx, all); err != nil {
-		o.internal(ctx, err)
-		return
+	if err := o.queueAll(r, all); err != nil {
+		return api.Answer{}, queueFault(err)
 	}
-	writeJSON(ctx, fasthttp.StatusAccepted, map[string][]string{"ids": ids})
+	return api.Accepted(mustJSON(map[string][]string{"ids": ids})), nil
 }
 
 // decodeBatch reads the array strictly, naming the index of a malformed element.
@@ -249,17 +208,10 @@ func (o *operatorAPI) deliveryURL(id string) string {
 	return o.cfg.Public() + o.cfg.BasePath + "/relay/v1/deliveries/" + id
 }
 
-// internal answers a queue failure: 503 while stopping, else 500. Nothing was queued.
-func (o *operatorAPI) internal(ctx *fasthttp.RequestCtx, err error) {
-	status := fasthttp.StatusInternalServerError
+// queueFault answers a queue failure: 503 while stopping, else 500. Nothing was queued.
+func queueFault(err error) *oma.RequestError {
 	if errors.Is(err, queue.ErrClosed) {
-		status = fasthttp.StatusServiceUnavailable
+		return oma.Unavailable().Because(err)
 	}
-	o.log.Warn().Err(err).Msg("operator API")
-	api.WriteError(ctx, oma.JSON, &oma.RequestError{Status: status, MessageID: "SVC0001",
-		Text: oma.TextSVC0001, Variables: []string{"queue unavailable"}})
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	api.Write(ctx, status, oma.JSON, mustJSON(v))
+	return oma.Internal().Because(err)
 }

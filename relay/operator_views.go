@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"notifyrelay/api"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
@@ -29,16 +27,15 @@ type deliveryView struct {
 	DeadAt      *time.Time `json:"deadAt,omitempty"`
 }
 
-func (o *operatorAPI) getDelivery(ctx *fasthttp.RequestCtx, p api.Params) {
-	v, found, err := o.delivery(ctx, p["id"])
+func (o *operatorAPI) getDelivery(r *api.Request) (api.Answer, *oma.RequestError) {
+	v, found, err := o.delivery(r, r.Params["id"])
 	switch {
 	case err != nil:
-		o.internal(ctx, err)
+		return api.Answer{}, queueFault(err)
 	case !found:
-		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
-	default:
-		writeJSON(ctx, fasthttp.StatusOK, v)
+		return api.Answer{}, oma.NotFound(api.RequestPath(r.RequestCtx))
 	}
+	return api.OK(mustJSON(v)), nil
 }
 
 // delivery assembles a delivery's view from its records and the queue.
@@ -109,23 +106,21 @@ type deadLetterView struct {
 
 // listDeadLetters is GET /deadletters[?notifyURL=&limit=&after=], webhook dead
 // letters (operator and chat subscription) in id order.
-func (o *operatorAPI) listDeadLetters(ctx *fasthttp.RequestCtx, _ api.Params) {
-	args := ctx.QueryArgs()
+func (o *operatorAPI) listDeadLetters(r *api.Request) (api.Answer, *oma.RequestError) {
+	args := r.QueryArgs()
 	limit := 100
 	if s := string(args.Peek("limit")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			api.WriteError(ctx, oma.JSON, oma.InvalidInput("limit (1 to 1000)"))
-			return
+			return api.Answer{}, oma.InvalidInput("limit (1 to 1000)")
 		}
 		limit = n
 	}
-	list, next, err := o.deadLetters(ctx, string(args.Peek("notifyURL")), string(args.Peek("after")), limit)
+	list, next, err := o.deadLetters(r, string(args.Peek("notifyURL")), string(args.Peek("after")), limit)
 	if err != nil {
-		o.internal(ctx, err)
-		return
+		return api.Answer{}, queueFault(err)
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"deadletters": list, "next": next})
+	return api.OK(mustJSON(map[string]any{"deadletters": list, "next": next})), nil
 }
 
 // deadLetters pages through the queue's dead letters, keeping the webhook ones
@@ -188,32 +183,29 @@ func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (
 
 // replay is POST /deadletters/{id}:replay: the same delivery (same id) goes back to
 // the end of its destination, pending.
-func (o *operatorAPI) replay(ctx *fasthttp.RequestCtx, p api.Params) {
-	id, ok := strings.CutSuffix(p["id"], ":replay")
+func (o *operatorAPI) replay(r *api.Request) (api.Answer, *oma.RequestError) {
+	notFound := oma.NotFound(api.RequestPath(r.RequestCtx))
+	id, ok := strings.CutSuffix(r.Params["id"], ":replay")
 	if !ok || id == "" {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
-		return
+		return api.Answer{}, notFound
 	}
-	dl, err := o.q.GetDeadLetter(ctx, id)
+	dl, err := o.q.GetDeadLetter(r, id)
 	if errors.Is(err, queue.ErrNotFound) || (err == nil && !isWebhookDest(dl.Dest)) {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
-		return
+		return api.Answer{}, notFound
 	}
 	if err == nil {
-		_, err = o.q.Replay(ctx, id)
+		_, err = o.q.Replay(r, id)
 	}
 	if err == nil { // pending again: its settlement no longer holds
-		_, err = o.q.Append(ctx, queue.Write{Records: o.replayRecords(ctx, id)})
+		_, err = o.q.Append(r, queue.Write{Records: o.replayRecords(r, id)})
 	}
 	if errors.Is(err, queue.ErrNotFound) {
-		api.WriteError(ctx, oma.JSON, oma.NotFound(api.RequestPath(ctx)))
-		return
+		return api.Answer{}, notFound
 	}
 	if err != nil {
-		o.internal(ctx, err)
-		return
+		return api.Answer{}, queueFault(err)
 	}
-	writeJSON(ctx, fasthttp.StatusAccepted, map[string]string{"id": id, "state": statePending})
+	return api.Accepted(mustJSON(map[string]string{"id": id, "state": statePending})), nil
 }
 
 func isWebhookDest(dest string) bool {
@@ -234,16 +226,16 @@ type destinationView struct {
 }
 
 // listDestinations is GET /destinations: every webhook destination with work.
-func (o *operatorAPI) listDestinations(ctx *fasthttp.RequestCtx, _ api.Params) {
+func (o *operatorAPI) listDestinations(r *api.Request) (api.Answer, *oma.RequestError) {
 	now := time.Now()
 	out := []destinationView{}
 	for _, prefix := range []string{destkind.OperatorPrefix, destkind.SubscriptionPrefix} {
 		for _, s := range o.q.Dests(prefix) {
-			out = append(out, o.destinationView(ctx, s, now))
+			out = append(out, o.destinationView(r, s, now))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"destinations": out})
+	return api.OK(mustJSON(map[string]any{"destinations": out})), nil
 }
 
 func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, now time.Time) destinationView {

@@ -116,18 +116,18 @@ func (s *session) record() queue.Record {
 
 // sessionFor returns the session entry and checks that user takes part in it:
 // unknown session → 404 SVC0004, not a participant → 403 POL0001.
-func (r *Relay) sessionFor(c call, id string) (*sessionEntry, *session, *oma.RequestError) {
+func (r *Relay) sessionFor(c *api.Request, id string) (*sessionEntry, *session, *oma.RequestError) {
 	r.chat.mu.RLock()
 	e := r.chat.sessions[id]
 	r.chat.mu.RUnlock()
 	if e == nil {
-		return nil, nil, oma.NotFound(api.RequestPath(c.ctx))
+		return nil, nil, oma.NotFound(api.RequestPath(c.RequestCtx))
 	}
 	e.mu.Lock()
 	s := e.cur
 	e.mu.Unlock()
-	if s.find(c.user) < 0 {
-		return nil, nil, oma.Forbidden(c.user + " is not a participant of the session")
+	if s.find(c.User) < 0 {
+		return nil, nil, oma.Forbidden(c.User + " is not a participant of the session")
 	}
 	return e, s, nil
 }

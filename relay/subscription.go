@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"notifyrelay/api"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
@@ -87,62 +85,60 @@ func (c *chatState) userSubs(user string) []*subscription {
 }
 
 // createSubscription: POST /{userId}/subscriptions.
-func (r *Relay) createSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, ok := r.begin(ctx, p)
-	if !ok {
-		return
-	}
-	f, body, e := requestBody(ctx)
-	if e == nil {
-		var req oma.ChatNotificationSubscription
-		if req, e = oma.ParseChatNotificationSubscription(f, body); e == nil {
-			if req.CallbackReference.NotificationFormat == "" {
-				req.CallbackReference.NotificationFormat = f.String()
-			}
-			e = r.subscribe(c, req)
-		}
-	}
+func (r *Relay) createSubscription(c *api.Request) (api.Answer, *oma.RequestError) {
+	f, body, e := requestBody(c.RequestCtx)
 	if e != nil {
-		c.fail(e)
+		return api.Answer{}, e
 	}
+	req, e := oma.ParseChatNotificationSubscription(f, body)
+	if e != nil {
+		return api.Answer{}, e
+	}
+	if req.CallbackReference.NotificationFormat == "" {
+		req.CallbackReference.NotificationFormat = f.String()
+	}
+	s, e := r.subscribe(c, req)
+	if e != nil {
+		return api.Answer{}, e
+	}
+	d := r.subDoc(s)
+	return api.Created(d.ResourceURL, d.Marshal(c.Format)), nil
 }
 
-func (r *Relay) subscribe(c call, req oma.ChatNotificationSubscription) *oma.RequestError {
-	dest, e := r.destFor(c.ctx, req.CallbackReference.NotifyURL)
+// subscribe makes the subscription durable, or returns the one created with the
+// same clientCorrelator.
+func (r *Relay) subscribe(c *api.Request, req oma.ChatNotificationSubscription) (*subscription, *oma.RequestError) {
+	dest, e := r.destFor(c, req.CallbackReference.NotifyURL)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	r.chat.createMu.Lock()
 	defer r.chat.createMu.Unlock()
-	id, hash, e := r.correlated(c.ctx, "sub", c.user, req.ClientCorrelator, req)
+	id, hash, e := r.correlated(c, "sub", c.User, req.ClientCorrelator, req)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	if id != "" {
 		r.chat.mu.RLock()
 		s := r.chat.subs[id]
 		r.chat.mu.RUnlock()
 		if s != nil {
-			d := r.subDoc(s)
-			c.created(d.ResourceURL, d.Marshal(c.out))
-			return nil
+			return s, nil
 		}
 	}
-	if e := r.checkNewSubscription(c.user); e != nil {
-		return e
+	if e := r.checkNewSubscription(c.User); e != nil {
+		return nil, e
 	}
-	s := r.newSubscription(c.user, req, dest)
+	s := r.newSubscription(c.User, req, dest)
 	w := queue.Write{Records: []queue.Record{s.record()}}
 	if s.Correlator != "" {
-		w.Records = append(w.Records, correlationRecord("sub", c.user, s.Correlator, hash, s.ID))
+		w.Records = append(w.Records, correlationRecord("sub", c.User, s.Correlator, hash, s.ID))
 	}
-	if err := r.append(c.ctx, w); err != nil {
-		return r.unavailable(err)
+	if err := r.append(c, w); err != nil {
+		return nil, oma.Unavailable().Because(err)
 	}
 	r.chat.putSub(s)
-	d := r.subDoc(s)
-	c.created(d.ResourceURL, d.Marshal(c.out))
-	return nil
+	return s, nil
 }
 
 func (r *Relay) newSubscription(user string, req oma.ChatNotificationSubscription, dest string) *subscription {
@@ -176,16 +172,16 @@ func (r *Relay) destFor(ctx context.Context, notifyURL string) (string, *oma.Req
 }
 
 // ownSub finds the caller's subscription; an expired one is deleted on the way.
-func (r *Relay) ownSub(c call, id string) (*subscription, *oma.RequestError) {
+func (r *Relay) ownSub(c *api.Request, id string) (*subscription, *oma.RequestError) {
 	r.chat.mu.RLock()
 	s := r.chat.subs[id]
 	r.chat.mu.RUnlock()
 	if s != nil && !s.active(time.Now()) {
-		r.removeExpired(c.ctx, s)
+		r.removeExpired(c, s)
 		s = nil
 	}
-	if s == nil || s.User != c.user {
-		return nil, oma.NotFound(api.RequestPath(c.ctx))
+	if s == nil || s.User != c.User {
+		return nil, oma.NotFound(api.RequestPath(c.RequestCtx))
 	}
 	return s, nil
 }
@@ -228,53 +224,38 @@ func (r *Relay) removeExpired(ctx context.Context, s *subscription) {
 }
 
 // getSubscription: GET /{userId}/subscriptions/{subscriptionId}.
-func (r *Relay) getSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, ok := r.begin(ctx, p)
-	if !ok {
-		return
-	}
-	s, e := r.ownSub(c, p["subscriptionId"])
+func (r *Relay) getSubscription(c *api.Request) (api.Answer, *oma.RequestError) {
+	s, e := r.ownSub(c, c.Params["subscriptionId"])
 	if e != nil {
-		c.fail(e)
-		return
+		return api.Answer{}, e
 	}
 	d := r.subDoc(s)
-	c.write(fasthttp.StatusOK, d.Marshal(c.out))
+	return api.OK(d.Marshal(c.Format)), nil
 }
 
 // deleteSubscription: DELETE /{userId}/subscriptions/{subscriptionId}.
-func (r *Relay) deleteSubscription(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, ok := r.begin(ctx, p)
-	if !ok {
-		return
-	}
-	s, e := r.ownSub(c, p["subscriptionId"])
+func (r *Relay) deleteSubscription(c *api.Request) (api.Answer, *oma.RequestError) {
+	s, e := r.ownSub(c, c.Params["subscriptionId"])
 	if e != nil {
-		c.fail(e)
-		return
+		return api.Answer{}, e
 	}
-	if err := r.removeSub(ctx, s); err != nil {
-		c.fail(r.unavailable(err))
-		return
+	if err := r.removeSub(c, s); err != nil {
+		return api.Answer{}, oma.Unavailable().Because(err)
 	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return api.NoContent(), nil
 }
 
 // listSubscriptions: GET /{userId}/subscriptions (active ones).
-func (r *Relay) listSubscriptions(ctx *fasthttp.RequestCtx, p api.Params) {
-	c, ok := r.begin(ctx, p)
-	if !ok {
-		return
-	}
+func (r *Relay) listSubscriptions(c *api.Request) (api.Answer, *oma.RequestError) {
 	var docs []oma.ChatNotificationSubscription
-	for _, s := range r.chat.userSubs(c.user) {
+	for _, s := range r.chat.userSubs(c.User) {
 		if !s.active(time.Now()) {
-			r.removeExpired(ctx, s)
+			r.removeExpired(c, s)
 			continue
 		}
 		docs = append(docs, r.subDoc(s))
 	}
-	c.write(fasthttp.StatusOK, oma.MarshalChatSubscriptionList(c.out, docs, r.chat.base+c.esc+"/subscriptions"))
+	return api.OK(oma.MarshalChatSubscriptionList(c.Format, docs, r.chat.base+api.EscapeID(c.User)+"/subscriptions")), nil
 }
 
 // subscriptionTarget is the webhook workers' view of a subscription destination

@@ -83,8 +83,12 @@ func Write(ctx *fasthttp.RequestCtx, status int, f oma.Format, body []byte) {
 
 // WriteError sends a requestError in format f with the fault's status.
 func WriteError(ctx *fasthttp.RequestCtx, f oma.Format, e *oma.RequestError) {
-	if e.Status == fasthttp.StatusUnauthorized {
+	e = storageFault(e)
+	switch e.Status {
+	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="notifyrelay"`)
+	case fasthttp.StatusInsufficientStorage:
+		ctx.Response.Header.Set("Retry-After", StorageRetryAfter)
 	}
 	Write(ctx, e.Status, f, e.Marshal(f))
 }

@@ -44,6 +44,7 @@ type App struct {
 	log    zerolog.Logger
 	reg    *prometheus.Registry
 	engine queue.Engine
+	space  func() error // nil while the queue takes new data (queue.ErrNoSpace)
 	parts  []Part
 	router *api.Router
 	bodies *bodyLimiter
@@ -123,6 +124,10 @@ func (a *App) open() error {
 		return err
 	}
 	a.engine = newCountingQueue(engine, a.reg)
+	a.space = func() error { return nil }
+	if s, ok := engine.(interface{ Space() error }); ok {
+		a.space = s.Space
+	}
 	a.reg.MustRegister(newQueueCollector(engine))
 	a.router = api.NewRouter(a.reg, a.log.With().Str("component", "api").Logger())
 	auth := api.NewAuth(a.cfg.Auth.Tokens)

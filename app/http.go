@@ -149,6 +149,11 @@ func (a *App) handleReady(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetBodyString("stopping\n")
 	case <-a.ready:
+		if err := a.space(); err != nil { // producers get 507 meanwhile
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready: " + err.Error() + "\n")
+			return
+		}
 		ctx.SetStatusCode(fasthttp.StatusOK)
 		ctx.SetBodyString("ready\n")
 	default:

@@ -34,6 +34,8 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 	reg.MustRegister(batch, fsync, checkpoints)
 	opts := queue.BadgerOptions{
 		CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+		ValueLogFileSize:   int64(cfg.Queue.ValueLogFileSize),
+		MemTableSize:       int64(cfg.Queue.MemTableSize),
 		OnCommit: func(n int, took time.Duration) {
 			batch.Observe(float64(n))
 			fsync.Observe(took.Seconds())

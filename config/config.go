@@ -35,6 +35,11 @@ type Queue struct {
 	// CheckpointInterval is how often acknowledgements are written: after a crash,
 	// what was acknowledged within the last interval is delivered again.
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// ValueLogFileSize and MemTableSize size the storage's files; the queue keeps
+	// free about 2 × (2 × value_log_file_size + 3 × memtable_size) on the data
+	// directory's filesystem (docs/api.md §8 "Disk full").
+	ValueLogFileSize Size `yaml:"value_log_file_size"`
+	MemTableSize     Size `yaml:"memtable_size"`
 }
 
 // Auth lists the bearer tokens. No tokens: authentication is off.
@@ -121,7 +126,8 @@ func Default() Config {
 		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second), MaxAnswerBytes: Size(1 << 20)},
 		Limits: Limits{MaxBody: Size(1 << 20), MaxInflightBody: Size(64 << 20), MaxConnsPerIP: 1000,
 			MaxGroupsPerUser: 1000, MaxParticipants: 1000, MaxChannelsPerUser: 1000, MaxSubscriptionsPerUser: 1000},
-		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond)},
+		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond),
+			ValueLogFileSize: Size(16 << 20), MemTableSize: Size(8 << 20)},
 	}
 }
 
@@ -146,6 +152,8 @@ func (c *Config) Validate() error {
 		func() error {
 			return positive("queue.checkpoint_interval", c.Queue.CheckpointInterval.D())
 		},
+		func() error { return atLeast("queue.value_log_file_size", int(c.Queue.ValueLogFileSize), 1<<20) },
+		func() error { return atLeast("queue.memtable_size", int(c.Queue.MemTableSize), 1<<20) },
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -160,7 +160,13 @@ func openBadgerKV(dir string, opts BadgerOptions, log zerolog.Logger) (*badgerKV
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	return newBadgerKV(db, opts.GCInterval, log), nil
+	kv := newBadgerKV(db, opts.GCInterval, log)
+	kv.guard = &diskGuard{dir: dir, treeLen: func() int64 { lsm, _ := db.Size(); return lsm },
+		// the next value log file and memtable log (both sparse, 2x their size),
+		// a memtable flushed to a table, and as much again for the files of a
+		// compaction and value log GC
+		base: 2 * (2*opts.ValueLogFileSize + 3*opts.MemTableSize)}
+	return kv, nil
 }
 
 // checkDir creates dir and proves it writable, so that the error names the real cause.
@@ -190,12 +196,15 @@ func openError(dir string, err error) error {
 
 // badgerKV adapts Badger to kvStore and runs value log GC.
 type badgerKV struct {
-	db   *badger.DB
-	log  zerolog.Logger
-	stop chan struct{}
-	wg   sync.WaitGroup
-	gcMu sync.Mutex // one of compact and collect at a time
+	db    *badger.DB
+	log   zerolog.Logger
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	gcMu  sync.Mutex // one of compact and collect at a time
+	guard *diskGuard
 }
+
+func (kv *badgerKV) space() spaceState { return kv.guard.space() }
 
 func newBadgerKV(db *badger.DB, gcEvery time.Duration, log zerolog.Logger) *badgerKV {
 	kv := &badgerKV{db: db, log: log, stop: make(chan struct{})}
@@ -335,7 +344,7 @@ func (t badgerTxn) scanKeys(prefix []byte, fn func(k []byte) error) error {
 
 func (t badgerTxn) set(key, value []byte) error { return txnErr(t.txn.Set(key, value)) }
 func (t badgerTxn) del(key []byte) error        { return txnErr(t.txn.Delete(key)) }
-func (t badgerTxn) commit() error               { return t.txn.Commit() }
+func (t badgerTxn) commit() error               { return noSpace(t.txn.Commit()) }
 func (t badgerTxn) discard()                    { t.txn.Discard() }
 
 func txnErr(err error) error {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -108,13 +109,24 @@ func (e *engine) runCheckpoints(every time.Duration) {
 		case now := <-t.C:
 			freed := e.sched.freedBytes()
 			if err := e.checkpoint(); err != nil {
-				e.log.Warn().Err(err).Msg("queue checkpoint failed; will retry")
+				e.checkpointFailed(err)
 				continue
 			}
 			if e.compactDue(freed, idle.idleFor(e.commits.Load(), now)) {
 				e.compact(freed)
 			}
 		}
+	}
+}
+
+// checkpointFailed logs a failed checkpoint; a full disk only when it starts.
+func (e *engine) checkpointFailed(err error) {
+	if !errors.Is(err, ErrNoSpace) {
+		e.log.Warn().Err(err).Msg("queue checkpoint failed; will retry")
+		return
+	}
+	if !e.spaceLow.Swap(true) {
+		e.log.Warn().Err(err).Msg("queue checkpoints wait for disk space; acknowledgements stay in memory")
 	}
 }
 
@@ -170,6 +182,9 @@ func (e *engine) checkpointed(r *request, err error) {
 		e.sched.restoreCursors(r.took.cursors)
 		e.staged.restore(r.took.records)
 		return
+	}
+	if r != nil && e.spaceLow.Swap(false) {
+		e.log.Info().Msg("queue checkpoints written again")
 	}
 	if e.onCheckpoint != nil {
 		e.onCheckpoint()

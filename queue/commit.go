@@ -122,7 +122,12 @@ func (e *engine) drain(reqs []*request) []*request {
 
 func (e *engine) commitBatch(reqs []*request) {
 	b := e.newBatch()
+	space := e.kv.space()
 	for _, r := range reqs {
+		if !space.allows(r.op) {
+			r.done <- result{err: space.err()}
+			continue
+		}
 		b = e.add(b, r)
 	}
 	e.flush(b)
@@ -133,7 +138,7 @@ func (e *engine) add(b *batch, r *request) *batch {
 	switch r.op {
 	case opCompact: // not a transaction: storage works alone
 		e.flush(b)
-		r.done <- result{err: e.kv.compact()}
+		r.done <- result{err: noSpace(e.kv.compact())}
 		return e.newBatch()
 	case opCheckpoint: // may exceed one transaction: committed in parts, alone
 		e.flush(b)

@@ -41,6 +41,16 @@ type engine struct {
 	keys               atomic.Int64 // keys set or deleted by committed transactions
 	onCommit           func(requests int, took time.Duration)
 	onCheckpoint       func()
+	spaceLow           atomic.Bool // checkpoints are failing for lack of disk space
+}
+
+// Space returns nil while the queue takes new data, else an error wrapping
+// ErrNoSpace that says how much is free and needed (for readiness probes).
+func (e *engine) Space() error {
+	if s := e.kv.space(); !s.allows(opAppend) {
+		return s.err()
+	}
+	return nil
 }
 
 // engineOptions are the knobs both engines share.

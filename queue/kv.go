@@ -45,6 +45,8 @@ type kvStore interface {
 	// compact reclaims the space of deleted keys now. Only the writer calls it: no
 	// transaction commits meanwhile.
 	compact() error
+	// space is the free space and the reserve the writer keeps (space.go).
+	space() spaceState
 	close() error
 }
 

@@ -55,6 +55,8 @@ func (kv *memKV) view(fn func(kvReader) error) error {
 func (kv *memKV) close() error   { return nil }
 func (kv *memKV) compact() error { return nil } // deleted keys are gone at once
 
+func (kv *memKV) space() spaceState { return spaceState{} } // no limit
+
 func (kv *memKV) get(key string) ([]byte, error) {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()

@@ -48,6 +48,9 @@ var (
 	ErrEmptyRecord  = errors.New("queue: empty record key")
 	ErrDuplicateID  = errors.New("queue: entry id already dead-lettered or queued in this write")
 	ErrBadArguments = errors.New("queue: bad arguments")
+	// ErrNoSpace: the data directory's filesystem is (nearly) full; nothing was
+	// written. Writes succeed again once space is freed (space.go).
+	ErrNoSpace = errors.New("queue: not enough free disk space")
 )
 
 // Entry is one queued notification.

@@ -146,7 +146,7 @@ func (r *Report) WriteHTML(path string) error {
 	r.WriteTable(&table)
 	var svgs []template.HTML
 	if r.Memory == nil {
-		for _, c := range r.charts() {
+		for _, c := range append(r.charts(), r.serverCharts()...) {
 			svgs = append(svgs, c.svg())
 		}
 	}

@@ -143,7 +143,7 @@ func newFlags(o *Options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Destinations, "destinations", 100, "relay: webhook destinations")
 	fs.Float64Var(&o.FailRate, "fail-rate", 0, "relay, chat webhooks: fraction of attempts answered 503")
 	fs.IntVar(&o.Connections, "connections", 1000, "channels: idle WebSocket channels")
-	fs.IntVar(&o.ServerPID, "server-pid", 0, "channels: read the server's memory from /proc/PID/status")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "the server's process: channels reads its memory from /proc/PID/status; other scenarios plot its RSS, open files and threads every 5 s")
 	fs.StringVar(&o.MetricsURL, "metrics-url", "", "channels: /metrics URL (default: target's /metrics)")
 	fs.BoolVar(&o.Ceiling, "ceiling", false, "chat, relay: first run the same load against an in-process in-memory reference server, then report the target's figures as ratios of it")
 	fs.StringVar(&o.ServerCmd, "server-cmd", "", `run the server with this command (split at spaces, no shell), e.g. "notifyrelay serve --config X"; stopped at the end`)

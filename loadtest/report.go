@@ -31,6 +31,7 @@ type Report struct {
 	Kills           []Kill                `json:"kills,omitempty"` // --kill-every: one row per kill, then the last life
 	Errors          map[string]int64      `json:"errors"`
 	Memory          *Memory               `json:"memory,omitempty"`
+	Server          []ServerSample        `json:"server,omitempty"` // --server-pid: the process over the run
 	Timeline        []Point               `json:"timeline"`
 	Ceiling         *Report               `json:"ceiling,omitempty"`   // --ceiling: the same load on the reference server
 	VsCeiling       *Ratio                `json:"vsCeiling,omitempty"` // this run's figures over the ceiling's
@@ -95,6 +96,7 @@ func (r *Report) writeRows(tw io.Writer) {
 	} else {
 		r.writeDelivery(tw)
 	}
+	r.writeServerRows(tw)
 	for _, k := range errorKinds(r.Errors) {
 		fmt.Fprintf(tw, "error: %s\t%d\n", k, r.Errors[k])
 	}

@@ -155,6 +155,7 @@ func (e *env) drive(ctx context.Context, sc scenario) *Report {
 		sendCtx, cancel = context.WithTimeout(ctx, e.o.Duration)
 	}
 	stopKills := e.startKills(sendCtx, start)
+	stopSampling := e.sampleServer(start)
 	e.send(sendCtx, sc)
 	cancel()
 	stopKills()
@@ -166,7 +167,7 @@ func (e *env) drive(ctx context.Context, sc scenario) *Report {
 	stop()
 	r := &Report{Scenario: e.o.Scenario, Target: e.o.Target, Params: e.o.params(), Started: start,
 		SendSeconds: sent.Seconds(), DrainSeconds: time.Since(start).Seconds() - sent.Seconds(),
-		Interrupted: ctx.Err() != nil, DrainTimedOut: !drained}
+		Interrupted: ctx.Err() != nil, DrainTimedOut: !drained, Server: stopSampling()}
 	e.stats.fill(r)
 	r.Counts = e.tracker.Count()
 	r.ByKind = e.tracker.Epochs(0)[0]

@@ -21,15 +21,20 @@ import (
 	"notifyrelay/queue"
 )
 
-// Part is a piece of the server (the relay, the bridge) that the app wires in.
+// Part is a piece of the server (the relay, webhook delivery, the bridge) that the
+// app wires in.
 type Part interface {
-	// Routes adds the part's resources to r.
-	Routes(r *api.Router)
 	// Start launches the part's background work; it runs until Stop.
 	Start(ctx context.Context) error
 	// Stop ends the part's background work, waiting for it, bounded by ctx. Called
 	// after ingress has stopped; nothing acknowledged may be lost.
 	Stop(ctx context.Context) error
+}
+
+// Routed is a part with HTTP resources.
+type Routed interface {
+	// Routes adds the part's resources to r.
+	Routes(r *api.Router)
 }
 
 // Drainer is a part with long-lived connections (WebSockets, long polls) that must
@@ -139,7 +144,9 @@ func (a *App) open() error {
 		return err
 	}
 	for _, p := range a.parts {
-		p.Routes(a.router)
+		if r, ok := p.(Routed); ok {
+			r.Routes(a.router)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/bridge"
 	"notifyrelay/config"
+	"notifyrelay/delivery"
 	"notifyrelay/queue"
 	"notifyrelay/relay"
 )
@@ -53,10 +54,15 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 	return q, nil
 }
 
-// buildParts wires the relay and the bridge on the queue. They never import each
-// other: the bridge recognises its callbackURLs for the relay (relay.ChannelLookup),
-// tells the relay the outcome of tagged notifications (OnSettled) and which
-// channels ended (OnChannelGone: their chat subscriptions end too).
+// buildParts wires the relay, webhook delivery and the bridge on the queue, in the
+// order they start (they stop in the reverse one: the bridge and the webhook
+// workers, which settle N1s, before the relay, which waits for the N2s that
+// causes). The relay and the bridge never import each other: the bridge recognises
+// its callbackURLs for the relay (relay.ChannelLookup), tells the relay the outcome
+// of tagged notifications (OnSettled) and which channels ended (OnChannelGone:
+// their chat subscriptions end too). Webhook delivery asks the chat about its
+// subscriptions (relay.Subscriptions) and shares the delivery records with the
+// operator API (delivery.Book).
 func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine, auth *api.Auth) ([]Part, error) {
 	var r *relay.Relay
 	b, err := bridge.New(bridge.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth,
@@ -65,9 +71,15 @@ func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, err
 	}
-	r, err = relay.New(relay.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth, Channels: b})
+	book := delivery.NewBook(q)
+	r, err = relay.New(relay.Options{Config: cfg, Log: log, Queue: q, Auth: auth, Channels: b, Book: book})
 	if err != nil {
 		return nil, err
 	}
-	return []Part{r, b}, nil
+	d, err := delivery.New(delivery.Options{Config: cfg.Delivery, Log: log, Registerer: reg, Queue: q,
+		Book: book, Subscriptions: r.Subscriptions()})
+	if err != nil {
+		return nil, err
+	}
+	return []Part{r, d, b}, nil
 }

@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/config"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -27,10 +29,24 @@ const (
 	keyChange       = "chat/n/" // + changeId → pending N2 and the N1 outcomes so far
 )
 
-// chatState is the in-memory copy of the chat records, loaded at start and kept in
-// step with every durable write.
-type chatState struct {
-	base string // {public_url}{base_path}/chat/v1/
+// chatQueue is what the chat uses of the queue.
+type chatQueue interface {
+	Append(ctx context.Context, w queue.Write) ([]uint64, error)
+	Enqueue(ctx context.Context, w queue.Write) (wait func() ([]uint64, error))
+	Stage(ctx context.Context, records ...queue.Record) error
+	Delete(ctx context.Context, dest string) error
+	queue.Store
+}
+
+// chat is the Chat API: group sessions, subscriptions and the changes whose N2
+// waits for their N1s. Its maps are the in-memory copy of the chat records, loaded
+// at start and kept in step with every durable write.
+type chat struct {
+	q        chatQueue // nil: nothing durable (benchmarks of the CPU path)
+	cfg      config.Config
+	log      zerolog.Logger
+	channels ChannelLookup // nil: no channels
+	base     string        // {public_url}{base_path}/chat/v1/
 
 	mu       sync.RWMutex
 	sessions map[string]*sessionEntry
@@ -52,30 +68,29 @@ type chatState struct {
 	finishing sync.WaitGroup      // N2 appends waiting for their commit
 }
 
-func newChatState(base string) *chatState {
-	return &chatState{base: base, sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
+func newChat(q chatQueue, cfg config.Config, log zerolog.Logger, channels ChannelLookup) *chat {
+	return &chat{q: q, cfg: cfg, log: log, channels: channels, base: cfg.Public() + cfg.BasePath + "/chat/v1/",
+		sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
 		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{}}
 }
 
-// loadChat reads every chat record into memory and finishes changes whose N1 all
+// load reads every chat record into memory and finishes changes whose N1 all
 // settled before a restart.
-func (r *Relay) loadChat(ctx context.Context) error {
-	c := newChatState(r.opts.Config.Public() + r.opts.Config.BasePath + "/chat/v1/")
-	r.chat = c
-	if r.opts.Queue == nil {
+func (c *chat) load(ctx context.Context) error {
+	if c.q == nil {
 		return nil
 	}
-	err := r.opts.Queue.Scan(ctx, []byte("chat/"), func(k, v []byte) error {
+	err := c.q.Scan(ctx, []byte("chat/"), func(k, v []byte) error {
 		return c.loadRecord(string(k), v)
 	})
 	if err != nil {
 		return fmt.Errorf("load chat state: %w", err)
 	}
-	r.finishSettled(ctx)
+	c.finishSettled(ctx)
 	return nil
 }
 
-func (c *chatState) loadRecord(key string, v []byte) error {
+func (c *chat) loadRecord(key string, v []byte) error {
 	switch {
 	case len(key) > len(keySession) && key[:len(keySession)] == keySession:
 		var s session
@@ -99,17 +114,17 @@ func (c *chatState) loadRecord(key string, v []byte) error {
 	return nil
 }
 
-// chatRoutes adds the chat resources (docs/api.md §3).
-func (r *Relay) chatRoutes(rt *api.Router) {
-	b, open := "/chat/v1/{userId}", api.ForUser(r.opts.Auth)
-	rt.Handle(b+"/group", open, api.Methods{"POST": r.createGroup})
-	rt.Handle(b+"/group/{sessionId}", open, api.Methods{"GET": r.getGroup})
-	rt.Handle(b+"/group/{sessionId}/participants", open, api.Methods{"GET": r.listParticipants, "POST": r.addParticipants})
-	rt.Handle(b+"/group/{sessionId}/participants/{participantId}", open, api.Methods{"DELETE": r.removeParticipant})
-	rt.Handle(b+"/group/{sessionId}/messages", open, api.Methods{"POST": r.postSessionData})
-	rt.Handle(b+"/group/{sessionId}/icon", open, api.Methods{"GET": r.getIcon})
-	rt.Handle(b+"/subscriptions", open, api.Methods{"GET": r.listSubscriptions, "POST": r.createSubscription})
-	rt.Handle(b+"/subscriptions/{subscriptionId}", open, api.Methods{"GET": r.getSubscription, "DELETE": r.deleteSubscription})
+// routes adds the chat resources (docs/api.md §3).
+func (c *chat) routes(rt *api.Router, auth *api.Auth) {
+	b, open := "/chat/v1/{userId}", api.ForUser(auth)
+	rt.Handle(b+"/group", open, api.Methods{"POST": c.createGroup})
+	rt.Handle(b+"/group/{sessionId}", open, api.Methods{"GET": c.getGroup})
+	rt.Handle(b+"/group/{sessionId}/participants", open, api.Methods{"GET": c.listParticipants, "POST": c.addParticipants})
+	rt.Handle(b+"/group/{sessionId}/participants/{participantId}", open, api.Methods{"DELETE": c.removeParticipant})
+	rt.Handle(b+"/group/{sessionId}/messages", open, api.Methods{"POST": c.postSessionData})
+	rt.Handle(b+"/group/{sessionId}/icon", open, api.Methods{"GET": c.getIcon})
+	rt.Handle(b+"/subscriptions", open, api.Methods{"GET": c.listSubscriptions, "POST": c.createSubscription})
+	rt.Handle(b+"/subscriptions/{subscriptionId}", open, api.Methods{"GET": c.getSubscription, "DELETE": c.deleteSubscription})
 }
 
 // requestBody checks the Content-Type (415 unless XML or JSON) and returns a copy.
@@ -129,11 +144,11 @@ func newID(n int) string {
 }
 
 // append writes w durably.
-func (r *Relay) append(ctx context.Context, w queue.Write) error {
-	if r.opts.Queue == nil {
+func (c *chat) append(ctx context.Context, w queue.Write) error {
+	if c.q == nil {
 		return errors.New("no queue")
 	}
-	_, err := r.opts.Queue.Append(ctx, w)
+	_, err := c.q.Append(ctx, w)
 	return err
 }
 
@@ -150,24 +165,24 @@ func correlatorKey(kind, user, corr string) []byte {
 // correlated looks up a clientCorrelator: the id created with it, "" when unused,
 // 409 SVC0005 when it was used with a different request, or 503 when it cannot be
 // read. Callers hold createMu.
-func (r *Relay) correlated(ctx context.Context, kind, user, corr string, req any) (id, hash string, e *oma.RequestError) {
+func (c *chat) correlated(ctx context.Context, kind, user, corr string, req any) (id, hash string, e *oma.RequestError) {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", req))
 	hash = hex.EncodeToString(sum[:])
-	if corr == "" || r.opts.Queue == nil {
+	if corr == "" || c.q == nil {
 		return "", hash, nil
 	}
-	v, err := r.opts.Queue.Get(ctx, correlatorKey(kind, user, corr))
+	v, err := c.q.Get(ctx, correlatorKey(kind, user, corr))
 	if errors.Is(err, queue.ErrNotFound) {
 		return "", hash, nil
 	}
 	if err != nil { // not "unused": creating now could duplicate
 		return "", hash, oma.Unavailable().Because(fmt.Errorf("read clientCorrelator: %w", err))
 	}
-	var c correlation
-	if json.Unmarshal(v, &c) != nil || c.Hash != hash {
+	var prior correlation
+	if json.Unmarshal(v, &prior) != nil || prior.Hash != hash {
 		return "", hash, oma.DuplicateCorrelator(corr)
 	}
-	return c.ID, hash, nil
+	return prior.ID, hash, nil
 }
 
 func correlationRecord(kind, user, corr, hash, id string) queue.Record {

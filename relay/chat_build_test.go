@@ -5,23 +5,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"notifyrelay/config"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
 
-// buildFixture is a relay without a queue holding one 10-participant session whose
+// buildFixture is a chat without a queue holding one 10-participant session whose
 // 9 receivers have one subscription each.
-func buildFixture() (*Relay, *session) {
-	r := &Relay{opts: Options{Config: config.Default()}}
-	r.chat = newChatState("http://127.0.0.1:8080/chat/v1/")
+func buildFixture() (*chat, *session) {
+	cfg := config.Default()
+	cfg.PublicURL = "http://127.0.0.1:8080"
+	r := newChat(nil, cfg, zerolog.Nop(), nil)
 	s := &session{ID: "0123456789abcdef0123"}
 	for i := range 10 {
 		addr := fmt.Sprintf("tel:+1958555%04d", i)
 		s.Participants = append(s.Participants, participant{Address: addr, Name: "User", Role: oma.RoleParticipant})
 		if i > 0 {
-			r.chat.putSub(&subscription{ID: fmt.Sprint(i), User: addr, NotifyURL: "http://h/x", CallbackData: "cb",
+			r.putSub(&subscription{ID: fmt.Sprint(i), User: addr, NotifyURL: "http://h/x", CallbackData: "cb",
 				Format: "XML", Expires: time.Now().Add(time.Hour), Dest: destkind.SubscriptionPrefix + fmt.Sprint(i)})
 		}
 	}
@@ -32,7 +35,7 @@ func buildFixture() (*Relay, *session) {
 
 // buildChange is the CPU part of a change: parse, authorise and apply, build every
 // N1 (the durable append excluded).
-func buildChange(r *Relay, s *session, body []byte) (queue.Write, error) {
+func buildChange(r *chat, s *session, body []byte) (queue.Write, error) {
 	d, e := oma.ParseChatSessionData(oma.XML, body)
 	if e != nil {
 		return queue.Write{}, e
@@ -94,7 +97,7 @@ func TestChangeRecordRoundTrip(t *testing.T) {
 		if want[0] == 0 {
 			tr.left = 3
 		}
-		c := &chatState{trackers: map[string]*tracker{}}
+		c := &chat{trackers: map[string]*tracker{}}
 		if err := c.loadChange("m", tr.record().Value); err != nil {
 			t.Fatal(err)
 		}

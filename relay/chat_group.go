@@ -10,8 +10,8 @@ import (
 
 // createGroup: POST /{userId}/group. The caller becomes the originator and an
 // Administrator; every listed participant joins as a Connected Participant.
-func (r *Relay) createGroup(c *api.Request) (api.Answer, *oma.RequestError) {
-	f, body, e := requestBody(c.RequestCtx)
+func (c *chat) createGroup(req *api.Request) (api.Answer, *oma.RequestError) {
+	f, body, e := requestBody(req.RequestCtx)
 	if e != nil {
 		return api.Answer{}, e
 	}
@@ -19,43 +19,43 @@ func (r *Relay) createGroup(c *api.Request) (api.Answer, *oma.RequestError) {
 	if e != nil {
 		return api.Answer{}, e
 	}
-	s, e := r.createSession(c, g)
+	s, e := c.createSession(req, g)
 	if e != nil {
 		return api.Answer{}, e
 	}
-	v := r.view(s, api.EscapeID(c.User))
-	return api.Created(v.ResourceURL, v.Marshal(c.Format)), nil
+	v := c.view(s, api.EscapeID(req.User))
+	return api.Created(v.ResourceURL, v.Marshal(req.Format)), nil
 }
 
 // createSession makes the session durable, or returns the one created with the same
 // clientCorrelator.
-func (r *Relay) createSession(c *api.Request, g oma.GroupChatSessionInformation) (*session, *oma.RequestError) {
-	r.chat.createMu.Lock()
-	defer r.chat.createMu.Unlock()
-	id, hash, e := r.correlated(c, "group", c.User, g.ClientCorrelator, g)
+func (c *chat) createSession(req *api.Request, g oma.GroupChatSessionInformation) (*session, *oma.RequestError) {
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	id, hash, e := c.correlated(req, "group", req.User, g.ClientCorrelator, g)
 	if e != nil {
 		return nil, e
 	}
 	if id != "" {
-		r.chat.mu.RLock()
-		defer r.chat.mu.RUnlock()
-		return r.chat.sessions[id].cur, nil
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return c.sessions[id].cur, nil
 	}
-	s := newSession(c.User, g)
-	if e := r.checkNewGroup(c.User, s); e != nil {
+	s := newSession(req.User, g)
+	if e := c.checkNewGroup(req.User, s); e != nil {
 		return nil, e
 	}
 	w := queue.Write{Records: []queue.Record{s.record()}}
 	if g.ClientCorrelator != "" {
-		w.Records = append(w.Records, correlationRecord("group", c.User, g.ClientCorrelator, hash, s.ID))
+		w.Records = append(w.Records, correlationRecord("group", req.User, g.ClientCorrelator, hash, s.ID))
 	}
-	if err := r.append(c, w); err != nil {
+	if err := c.append(req, w); err != nil {
 		return nil, oma.Unavailable().Because(err)
 	}
-	r.chat.mu.Lock()
-	r.chat.sessions[s.ID] = &sessionEntry{cur: s}
-	r.chat.created[s.Creator]++
-	r.chat.mu.Unlock()
+	c.mu.Lock()
+	c.sessions[s.ID] = &sessionEntry{cur: s}
+	c.created[s.Creator]++
+	c.mu.Unlock()
 	return s, nil
 }
 
@@ -76,29 +76,29 @@ func newSession(originator string, g oma.GroupChatSessionInformation) *session {
 }
 
 // getGroup: GET /{userId}/group/{sessionId}.
-func (r *Relay) getGroup(c *api.Request) (api.Answer, *oma.RequestError) {
-	_, s, e := r.sessionFor(c, c.Params["sessionId"])
+func (c *chat) getGroup(req *api.Request) (api.Answer, *oma.RequestError) {
+	_, s, e := c.sessionFor(req, req.Params["sessionId"])
 	if e != nil {
 		return api.Answer{}, e
 	}
-	g := r.view(s, api.EscapeID(c.User))
-	return api.OK(g.Marshal(c.Format)), nil
+	g := c.view(s, api.EscapeID(req.User))
+	return api.OK(g.Marshal(req.Format)), nil
 }
 
 // listParticipants: GET /{userId}/group/{sessionId}/participants.
-func (r *Relay) listParticipants(c *api.Request) (api.Answer, *oma.RequestError) {
-	_, s, e := r.sessionFor(c, c.Params["sessionId"])
+func (c *chat) listParticipants(req *api.Request) (api.Answer, *oma.RequestError) {
+	_, s, e := c.sessionFor(req, req.Params["sessionId"])
 	if e != nil {
 		return api.Answer{}, e
 	}
-	esc := api.EscapeID(c.User)
-	return api.OK(oma.MarshalParticipantList(c.Format, r.participantViews(s, esc), r.groupURL(esc, s.ID)+"/participants")), nil
+	esc := api.EscapeID(req.User)
+	return api.OK(oma.MarshalParticipantList(req.Format, c.participantViews(s, esc), c.groupURL(esc, s.ID)+"/participants")), nil
 }
 
 // addParticipants: POST /{userId}/group/{sessionId}/participants (Administrators).
 // Addresses already in the session are left as they are.
-func (r *Relay) addParticipants(c *api.Request) (api.Answer, *oma.RequestError) {
-	f, body, e := requestBody(c.RequestCtx)
+func (c *chat) addParticipants(req *api.Request) (api.Answer, *oma.RequestError) {
+	f, body, e := requestBody(req.RequestCtx)
 	var add []oma.ParticipantInformation
 	if e == nil {
 		add, e = oma.ParseParticipantList(f, body)
@@ -106,8 +106,8 @@ func (r *Relay) addParticipants(c *api.Request) (api.Answer, *oma.RequestError) 
 	if e != nil {
 		return api.Answer{}, e
 	}
-	s, e := r.changeSession(c, c.Params["sessionId"], func(s *session) *oma.RequestError {
-		if s.Participants[s.find(c.User)].Role != oma.RoleAdministrator {
+	s, e := c.changeSession(req, req.Params["sessionId"], func(s *session) *oma.RequestError {
+		if s.Participants[s.find(req.User)].Role != oma.RoleAdministrator {
 			return oma.Forbidden("only an Administrator may add participants")
 		}
 		for _, a := range add {
@@ -115,27 +115,27 @@ func (r *Relay) addParticipants(c *api.Request) (api.Answer, *oma.RequestError) 
 				s.Participants = append(s.Participants, participant{Address: a.Address, Name: a.Name, Role: oma.RoleParticipant})
 			}
 		}
-		return r.checkParticipants(s)
+		return c.checkParticipants(s)
 	})
 	if e != nil {
 		return api.Answer{}, e
 	}
-	esc := api.EscapeID(c.User)
-	u := r.groupURL(esc, s.ID) + "/participants"
-	return api.Created(u, oma.MarshalParticipantList(c.Format, r.participantViews(s, esc), u)), nil
+	esc := api.EscapeID(req.User)
+	u := c.groupURL(esc, s.ID) + "/participants"
+	return api.Created(u, oma.MarshalParticipantList(req.Format, c.participantViews(s, esc), u)), nil
 }
 
 // removeParticipant: DELETE …/participants/{participantId}: leave (self) or remove
 // (Administrator). When the last Administrator leaves, the longest-standing
 // remaining participant becomes Administrator, so the group stays manageable.
-func (r *Relay) removeParticipant(c *api.Request) (api.Answer, *oma.RequestError) {
-	target := c.Params["participantId"]
-	_, e := r.changeSession(c, c.Params["sessionId"], func(s *session) *oma.RequestError {
+func (c *chat) removeParticipant(req *api.Request) (api.Answer, *oma.RequestError) {
+	target := req.Params["participantId"]
+	_, e := c.changeSession(req, req.Params["sessionId"], func(s *session) *oma.RequestError {
 		i := s.find(target)
 		if i < 0 {
-			return oma.NotFound(api.RequestPath(c.RequestCtx))
+			return oma.NotFound(api.RequestPath(req.RequestCtx))
 		}
-		if target != c.User && s.Participants[s.find(c.User)].Role != oma.RoleAdministrator {
+		if target != req.User && s.Participants[s.find(req.User)].Role != oma.RoleAdministrator {
 			return oma.Forbidden("only an Administrator may remove other participants")
 		}
 		s.Participants = append(s.Participants[:i], s.Participants[i+1:]...)
@@ -152,23 +152,23 @@ func (r *Relay) removeParticipant(c *api.Request) (api.Answer, *oma.RequestError
 
 // changeSession applies change to a copy of the session under its lock, writes it
 // durably and publishes it. The caller must be a participant.
-func (r *Relay) changeSession(c *api.Request, id string, change func(*session) *oma.RequestError) (*session, *oma.RequestError) {
-	entry, _, e := r.sessionFor(c, id)
+func (c *chat) changeSession(req *api.Request, id string, change func(*session) *oma.RequestError) (*session, *oma.RequestError) {
+	entry, _, e := c.sessionFor(req, id)
 	if e != nil {
 		return nil, e
 	}
 	entry.mu.Lock()
 	s := entry.base().clone()
-	if s.find(c.User) < 0 { // left while we waited for the lock
+	if s.find(req.User) < 0 { // left while we waited for the lock
 		entry.mu.Unlock()
-		return nil, oma.Forbidden(c.User + " is not a participant of the session")
+		return nil, oma.Forbidden(req.User + " is not a participant of the session")
 	}
 	if e := change(s); e != nil {
 		entry.mu.Unlock()
 		return nil, e
 	}
 	s.index()
-	wait := entry.enqueue(c, r.opts.Queue, s, queue.Write{Records: []queue.Record{s.record()}})
+	wait := entry.enqueue(req, c.q, s, queue.Write{Records: []queue.Record{s.record()}})
 	entry.mu.Unlock()
 	if err := wait(); err != nil {
 		return nil, oma.Unavailable().Because(err)
@@ -177,17 +177,17 @@ func (r *Relay) changeSession(c *api.Request, id string, change func(*session) *
 }
 
 // getIcon: GET …/group/{sessionId}/icon serves the attached icon.
-func (r *Relay) getIcon(c *api.Request) (api.Answer, *oma.RequestError) {
-	_, s, e := r.sessionFor(c, c.Params["sessionId"])
+func (c *chat) getIcon(req *api.Request) (api.Answer, *oma.RequestError) {
+	_, s, e := c.sessionFor(req, req.Params["sessionId"])
 	if e != nil {
 		return api.Answer{}, e
 	}
 	if s.IconType == "" {
-		return api.Answer{}, oma.NotFound(api.RequestPath(c.RequestCtx))
+		return api.Answer{}, oma.NotFound(api.RequestPath(req.RequestCtx))
 	}
-	data, err := r.opts.Queue.Get(c, []byte(keyIcon+s.ID))
+	data, err := c.q.Get(req, []byte(keyIcon+s.ID))
 	if err != nil {
-		return api.Answer{}, oma.NotFound(api.RequestPath(c.RequestCtx))
+		return api.Answer{}, oma.NotFound(api.RequestPath(req.RequestCtx))
 	}
 	return api.Answer{Status: fasthttp.StatusOK, Body: data, ContentType: s.IconType}, nil
 }

@@ -22,20 +22,20 @@ type change struct {
 // postSessionData: POST …/group/{sessionId}/messages with chatSessionData. The
 // change, every N1 it causes and (when due at once) N2 are one atomic append; the
 // 201 follows it.
-func (r *Relay) postSessionData(c *api.Request) (api.Answer, *oma.RequestError) {
-	ch, e := r.readChange(c.RequestCtx)
+func (c *chat) postSessionData(req *api.Request) (api.Answer, *oma.RequestError) {
+	ch, e := c.readChange(req.RequestCtx)
 	if e != nil {
 		return api.Answer{}, e
 	}
-	return r.applyChange(c, c.Params["sessionId"], ch)
+	return c.applyChange(req, req.Params["sessionId"], ch)
 }
 
 // readChange parses an XML, JSON or multipart body. The body is not kept: every
 // value parsed out of it is a copy.
-func (r *Relay) readChange(ctx *fasthttp.RequestCtx) (change, *oma.RequestError) {
+func (c *chat) readChange(ctx *fasthttp.RequestCtx) (change, *oma.RequestError) {
 	ct := string(ctx.Request.Header.ContentType())
 	if mt, _, _ := strings.Cut(ct, ";"); strings.EqualFold(strings.TrimSpace(mt), "multipart/form-data") {
-		return readMultipartChange(ct, ctx.PostBody(), int(r.opts.Config.Limits.MaxBody))
+		return readMultipartChange(ct, ctx.PostBody(), int(c.cfg.Limits.MaxBody))
 	}
 	f, e := api.RequestFormat(ctx)
 	if e != nil {
@@ -79,26 +79,26 @@ func webURL(s string) bool {
 
 // applyChange authorises and applies ch under the session's lock, and hands the new
 // state with its notifications to the queue; the 201 follows the commit.
-func (r *Relay) applyChange(c *api.Request, sessionID string, ch change) (api.Answer, *oma.RequestError) {
-	entry, _, e := r.sessionFor(c, sessionID)
+func (c *chat) applyChange(req *api.Request, sessionID string, ch change) (api.Answer, *oma.RequestError) {
+	entry, _, e := c.sessionFor(req, sessionID)
 	if e != nil {
 		return api.Answer{}, e
 	}
 	// Held until the write is enqueued, so a channel's end (ChannelGone) comes after
 	// the N1s already aimed at it in commit order; taken before entry.mu.
-	r.chat.destMu.RLock()
+	c.destMu.RLock()
 	entry.mu.Lock()
 	base := entry.base()
-	me := base.find(c.User)
+	me := base.find(req.User)
 	if me < 0 {
 		entry.mu.Unlock()
-		r.chat.destMu.RUnlock()
-		return api.Answer{}, oma.Forbidden(c.User + " is not a participant of the session")
+		c.destMu.RUnlock()
+		return api.Answer{}, oma.Forbidden(req.User + " is not a participant of the session")
 	}
 	next, e := applyTo(base, me, ch)
 	if e != nil {
 		entry.mu.Unlock()
-		r.chat.destMu.RUnlock()
+		c.destMu.RUnlock()
 		return api.Answer{}, e
 	}
 	msgID := newID(16)
@@ -109,16 +109,16 @@ func (r *Relay) applyChange(c *api.Request, sessionID string, ch change) (api.An
 	} else if ch.data.Kind == oma.DataIcon {
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
 	}
-	t := r.notify(next, me, ch, msgID, &w)
-	wait := entry.enqueue(c, r.opts.Queue, next, w)
+	t := c.notify(next, me, ch, msgID, &w)
+	wait := entry.enqueue(req, c.q, next, w)
 	entry.mu.Unlock()
-	r.chat.destMu.RUnlock()
+	c.destMu.RUnlock()
 	if err := wait(); err != nil {
-		r.untrack(t)
+		c.untrack(t)
 		return api.Answer{}, oma.Unavailable().Because(err)
 	}
-	loc := r.groupURL(api.EscapeID(c.User), next.ID) + "/messages/" + msgID
-	return api.Created(loc, oma.MarshalResourceReference(c.Format, loc)), nil
+	loc := c.groupURL(api.EscapeID(req.User), next.ID) + "/messages/" + msgID
+	return api.Created(loc, oma.MarshalResourceReference(req.Format, loc)), nil
 }
 
 // applyTo returns s with the change applied, or why the caller (index me) may not
@@ -169,8 +169,8 @@ func setRole(s *session, me int, pr oma.ParticipantRole, del bool) *oma.RequestE
 // notify adds to w one N1 per active subscription of every other participant and,
 // when N2 is due at once, the N2s; in "delivered" mode with N1s it adds and returns
 // the tracker that sends N2 once they have all settled.
-func (r *Relay) notify(s *session, me int, ch change, msgID string, w *queue.Write) *tracker {
-	track := r.opts.Config.Chat.StatusNotification != "applied"
+func (c *chat) notify(s *session, me int, ch change, msgID string, w *queue.Write) *tracker {
+	track := c.cfg.Chat.StatusNotification != "applied"
 	var t *tracker
 	if track {
 		t = &tracker{rec: changeRecord{Session: s.ID, Changer: s.Participants[me].Address, Msg: msgID}}
@@ -185,36 +185,36 @@ func (r *Relay) notify(s *session, me int, ch change, msgID string, w *queue.Wri
 			continue
 		}
 		p := &s.Participants[i]
-		subs := r.chat.userSubs(p.Address)
+		subs := c.userSubs(p.Address)
 		first := true
 		for _, sub := range subs {
 			if !sub.active(at) {
 				continue
 			}
 			if first {
-				r.receiverLinks(&n, links, s, p, ch, msgID)
+				c.receiverLinks(&n, links, s, p, ch, msgID)
 				if t != nil {
 					t.rec.Receivers = append(t.rec.Receivers, p.Address)
 				}
 				first = false
 			}
-			w.Entries = append(w.Entries, r.n1Entry(&n, sub, msgID, len(w.Entries), t))
+			w.Entries = append(w.Entries, c.n1Entry(&n, sub, msgID, len(w.Entries), t))
 		}
 	}
 	if t == nil || len(w.Entries) == 0 {
-		w.Entries = append(w.Entries, r.n2Entries(s.ID, s.Participants[me].Address, msgID, nil)...)
+		w.Entries = append(w.Entries, c.n2Entries(s.ID, s.Participants[me].Address, msgID, nil)...)
 		return nil
 	}
 	t.outcome = make([]int8, len(t.rec.Owner))
 	t.left = len(t.rec.Owner)
 	w.Records = append(w.Records, t.record())
-	r.track(t)
+	c.track(t)
 	return t
 }
 
 // receiverLinks points n at the receiver p's own URLs.
-func (r *Relay) receiverLinks(n *oma.ChatSessionDataNotification, links []oma.Link, s *session, p *participant, ch change, msgID string) {
-	g := r.groupURL(p.esc, s.ID)
+func (c *chat) receiverLinks(n *oma.ChatSessionDataNotification, links []oma.Link, s *session, p *participant, ch change, msgID string) {
+	g := c.groupURL(p.esc, s.ID)
 	m := g + "/messages/" + msgID
 	links[0] = oma.Link{Rel: oma.RelGroupChatSession, Href: g}
 	links[1] = oma.Link{Rel: oma.RelChatSessionData, Href: m}
@@ -226,7 +226,7 @@ func (r *Relay) receiverLinks(n *oma.ChatSessionDataNotification, links []oma.Li
 
 // n1Entry renders one N1 for sub straight into its queue entry. Its id doubles as
 // the tag that Settled reports back (delivered mode).
-func (r *Relay) n1Entry(n *oma.ChatSessionDataNotification, sub *subscription, msgID string, k int, t *tracker) queue.Entry {
+func (c *chat) n1Entry(n *oma.ChatSessionDataNotification, sub *subscription, msgID string, k int, t *tracker) queue.Entry {
 	n.CallbackData = sub.CallbackData
 	f := sub.format()
 	id := msgID + "." + strconv.Itoa(k)

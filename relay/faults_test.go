@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
+	"notifyrelay/delivery"
 	"notifyrelay/queue"
 )
 
@@ -58,7 +58,7 @@ func startFaulty(t *testing.T) (*faultyQueue, string) {
 		t.Fatal(err)
 	}
 	q := &faultyQueue{Engine: e}
-	r, err := New(Options{Config: cfg, Log: zerolog.Nop(), Registerer: prometheus.NewRegistry(), Queue: q, Auth: api.NewAuth(nil)})
+	r, err := New(Options{Config: cfg, Log: zerolog.Nop(), Queue: q, Auth: api.NewAuth(nil), Book: delivery.NewBook(q)})
 	if err != nil {
 		t.Fatal(err)
 	}

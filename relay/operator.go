@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
+	"notifyrelay/delivery"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -29,12 +29,18 @@ const (
 // operatorAPI serves /relay/v1: operators hand notifications for webhook URLs to
 // the relay and inspect their delivery. Operator tokens only.
 type operatorAPI struct {
-	q     queue.Engine
-	auth  *api.Auth
-	cfg   config.Config
-	dests *destBook
-	subs  func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
-	log   zerolog.Logger
+	q    operatorQueue
+	auth *api.Auth
+	cfg  config.Config
+	book *delivery.Book
+	subs func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
+}
+
+// operatorQueue is what the operator API uses of the queue.
+type operatorQueue interface {
+	Append(ctx context.Context, w queue.Write) ([]uint64, error)
+	queue.DeadLetters
+	Dests(prefix string) []queue.DestStats
 }
 
 func (o *operatorAPI) routes(rt *api.Router) {
@@ -60,7 +66,7 @@ type deliveryItem struct {
 type accepted struct {
 	id     string
 	dest   string
-	target destTarget
+	target delivery.Target
 	entry  queue.Entry
 }
 
@@ -86,13 +92,13 @@ func (c *checker) check(it deliveryItem, part string) (accepted, *oma.RequestErr
 	if err := c.target(it.NotifyURL); err != nil {
 		return accepted{}, oma.InvalidInput(part + "notifyURL")
 	}
-	id := newDeliveryID()
-	dest := operatorDest(it.NotifyURL, it.Key)
+	id := delivery.NewID()
+	dest := delivery.OperatorDest(it.NotifyURL, it.Key)
 	data := oma.Envelope{ContentType: it.ContentType, Body: []byte(it.Body)}.Marshal()
 	if len(data) > queue.MaxEntrySize {
 		return accepted{}, oma.TooLarge(queue.MaxEntrySize)
 	}
-	return accepted{id: id, dest: dest, target: destTarget{NotifyURL: it.NotifyURL, Key: it.Key},
+	return accepted{id: id, dest: dest, target: delivery.Target{NotifyURL: it.NotifyURL, Key: it.Key},
 		entry: queue.Entry{ID: id, Dest: dest, Data: data}}, nil
 }
 
@@ -100,7 +106,7 @@ func (c *checker) target(url string) error {
 	if err, ok := c.seen[url]; ok {
 		return err
 	}
-	err := checkTarget(c.ctx, url, c.allowPrivate)
+	err := delivery.CheckTarget(c.ctx, url, c.allowPrivate)
 	c.seen[url] = err
 	return err
 }
@@ -118,14 +124,13 @@ func (o *operatorAPI) checker(ctx context.Context) *checker {
 func (o *operatorAPI) queueAll(ctx context.Context, items []accepted) error {
 	now := time.Now()
 	w := queue.Write{Entries: make([]queue.Entry, 0, len(items))}
-	newDests := map[string]destTarget{}
+	newDests := map[string]delivery.Target{}
 	for _, a := range items {
 		w.Entries = append(w.Entries, a.entry)
-		w.Records = append(w.Records, queue.Record{Key: []byte(keyAccepted + a.id), Value: mustJSON(acceptedRecord{
-			Dest: a.dest, NotifyURL: a.target.NotifyURL, Key: a.target.Key, CreatedAt: now})})
+		w.Records = append(w.Records, o.book.Accepted(a.id, a.dest, a.target, now))
 		if _, dup := newDests[a.dest]; !dup {
-			if recs := o.dests.record(a.dest, a.target); recs != nil {
-				w.Records = append(w.Records, recs...)
+			if rec, ok := o.book.DestRecord(a.dest, a.target); ok {
+				w.Records = append(w.Records, rec)
 				newDests[a.dest] = a.target
 			}
 		}
@@ -134,7 +139,7 @@ func (o *operatorAPI) queueAll(ctx context.Context, items []accepted) error {
 		return fmt.Errorf("queue deliveries: %w", err)
 	}
 	for dest, t := range newDests {
-		o.dests.remember(dest, t)
+		o.book.Remember(dest, t)
 	}
 	return nil
 }
@@ -154,7 +159,7 @@ func (o *operatorAPI) postDelivery(r *api.Request) (api.Answer, *oma.RequestErro
 	if err := o.queueAll(r, []accepted{a}); err != nil {
 		return api.Answer{}, queueFault(err)
 	}
-	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": statePending}))
+	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": delivery.StatePending}))
 	ans.Location = o.deliveryURL(a.id)
 	return ans, nil
 }
@@ -206,6 +211,14 @@ func decodeBatch(body []byte) ([]deliveryItem, *oma.RequestError) {
 
 func (o *operatorAPI) deliveryURL(id string) string {
 	return o.cfg.Public() + o.cfg.BasePath + "/relay/v1/deliveries/" + id
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("relay: marshal %T: %v", v, err)) // only plain structs and maps are marshalled
+	}
+	return b
 }
 
 // queueFault answers a queue failure: 503 while stopping, else 500. Nothing was queued.

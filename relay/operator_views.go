@@ -9,26 +9,14 @@ import (
 	"time"
 
 	"notifyrelay/api"
+	"notifyrelay/delivery"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
 
-// deliveryView is GET /deliveries/{id}.
-type deliveryView struct {
-	ID          string     `json:"id"`
-	NotifyURL   string     `json:"notifyURL"`
-	Key         string     `json:"key"`
-	State       string     `json:"state"`
-	Attempts    int        `json:"attempts"`
-	LastError   string     `json:"lastError"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	DeliveredAt *time.Time `json:"deliveredAt"`
-	DeadAt      *time.Time `json:"deadAt,omitempty"`
-}
-
 func (o *operatorAPI) getDelivery(r *api.Request) (api.Answer, *oma.RequestError) {
-	v, found, err := o.delivery(r, r.Params["id"])
+	v, found, err := o.book.Status(r, r.Params["id"])
 	switch {
 	case err != nil:
 		return api.Answer{}, queueFault(err)
@@ -36,61 +24,6 @@ func (o *operatorAPI) getDelivery(r *api.Request) (api.Answer, *oma.RequestError
 		return api.Answer{}, oma.NotFound(api.RequestPath(r.RequestCtx))
 	}
 	return api.OK(mustJSON(v)), nil
-}
-
-// delivery assembles a delivery's view from its records and the queue.
-func (o *operatorAPI) delivery(ctx context.Context, id string) (deliveryView, bool, error) {
-	var a acceptedRecord
-	found, err := getJSON(ctx, o.q, keyAccepted+id, &a)
-	if err != nil || !found {
-		return o.expiredDead(ctx, id, err)
-	}
-	v := deliveryView{ID: id, NotifyURL: a.NotifyURL, Key: a.Key, State: statePending, CreatedAt: a.CreatedAt}
-	var s settledRecord
-	if found, err = getJSON(ctx, o.q, keySettled+id, &s); err != nil {
-		return v, false, err
-	}
-	if found && s.State == stateDead {
-		// Recorded dead but not (yet, or no longer) in the dead letter list: a crash
-		// came between the two writes, or it was replayed. Either way it is queued.
-		if _, err := o.q.GetDeadLetter(ctx, id); errors.Is(err, queue.ErrNotFound) {
-			found = false
-		}
-	}
-	v.Attempts = a.PriorAttempts
-	if found {
-		v.State, v.Attempts, v.LastError = s.State, v.Attempts+s.Attempts, s.LastError
-		at := s.At
-		if s.State == stateDelivered {
-			v.DeliveredAt = &at
-		} else {
-			v.DeadAt = &at
-		}
-		return v, true, nil
-	}
-	head, err := o.q.Read(ctx, a.Dest, 0, 1)
-	if err == nil && len(head) == 1 && head[0].ID == id {
-		v.Attempts, v.LastError = v.Attempts+head[0].Attempts, head[0].LastError
-	}
-	return v, true, err
-}
-
-// expiredDead answers for a dead letter whose records are past retention.
-func (o *operatorAPI) expiredDead(ctx context.Context, id string, err error) (deliveryView, bool, error) {
-	if err != nil {
-		return deliveryView{}, false, err
-	}
-	dl, err := o.q.GetDeadLetter(ctx, id)
-	if errors.Is(err, queue.ErrNotFound) || (err == nil && !strings.HasPrefix(dl.Dest, destkind.OperatorPrefix)) {
-		return deliveryView{}, false, nil
-	}
-	if err != nil {
-		return deliveryView{}, false, err
-	}
-	t, _, _ := o.dests.lookup(ctx, dl.Dest)
-	deadAt := dl.DeadAt
-	return deliveryView{ID: id, NotifyURL: t.NotifyURL, Key: t.Key, State: stateDead, Attempts: dl.Attempts,
-		LastError: dl.Reason, CreatedAt: dl.Enqueued, DeadAt: &deadAt}, true, nil
 }
 
 // deadLetterView is one element of GET /deadletters.
@@ -160,24 +93,17 @@ func (o *operatorAPI) cursor(ctx context.Context, after string) string {
 }
 
 func (o *operatorAPI) deadLetterView(ctx context.Context, dl queue.DeadLetter) (deadLetterView, bool) {
-	v := deadLetterView{ID: dl.ID, Kind: kindOf(dl.Dest), Attempts: dl.Attempts, LastError: dl.Reason, DeadAt: dl.DeadAt}
+	v := deadLetterView{ID: dl.ID, Kind: delivery.KindOf(dl.Dest), LastError: dl.Reason, DeadAt: dl.DeadAt}
 	switch {
 	case strings.HasPrefix(dl.Dest, destkind.OperatorPrefix):
-		t, _, _ := o.dests.lookup(ctx, dl.Dest)
+		t, _, _ := o.book.Target(ctx, dl.Dest)
 		v.NotifyURL, v.Key = t.NotifyURL, t.Key
 	case strings.HasPrefix(dl.Dest, destkind.SubscriptionPrefix):
 		v.NotifyURL, _ = o.subs(ctx, dl.Dest)
 	default:
 		return v, false
 	}
-	var s settledRecord
-	if found, _ := getJSON(ctx, o.q, keySettled+dl.ID, &s); found && s.State == stateDead {
-		v.Attempts = s.Attempts
-	}
-	var a acceptedRecord
-	if found, _ := getJSON(ctx, o.q, keyAccepted+dl.ID, &a); found {
-		v.Attempts += a.PriorAttempts
-	}
+	v.Attempts = o.book.DeadAttempts(ctx, dl)
 	return v, true
 }
 
@@ -197,7 +123,7 @@ func (o *operatorAPI) replay(r *api.Request) (api.Answer, *oma.RequestError) {
 		_, err = o.q.Replay(r, id)
 	}
 	if err == nil { // pending again: its settlement no longer holds
-		_, err = o.q.Append(r, queue.Write{Records: o.replayRecords(r, id)})
+		_, err = o.q.Append(r, queue.Write{Records: o.book.Replayed(r, id)})
 	}
 	if errors.Is(err, queue.ErrNotFound) {
 		return api.Answer{}, notFound
@@ -205,7 +131,7 @@ func (o *operatorAPI) replay(r *api.Request) (api.Answer, *oma.RequestError) {
 	if err != nil {
 		return api.Answer{}, queueFault(err)
 	}
-	return api.Accepted(mustJSON(map[string]string{"id": id, "state": statePending})), nil
+	return api.Accepted(mustJSON(map[string]string{"id": id, "state": delivery.StatePending})), nil
 }
 
 func isWebhookDest(dest string) bool {
@@ -239,7 +165,7 @@ func (o *operatorAPI) listDestinations(r *api.Request) (api.Answer, *oma.Request
 }
 
 func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, now time.Time) destinationView {
-	v := destinationView{ID: s.Dest, Kind: kindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts, State: destState(s, now)}
+	v := destinationView{ID: s.Dest, Kind: delivery.KindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts, State: destState(s, now)}
 	if !s.Oldest.IsZero() {
 		v.OldestAgeSeconds = now.Sub(s.Oldest).Seconds()
 	}
@@ -247,8 +173,8 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 		due := s.DueAt.UTC()
 		v.NextAttemptAt = &due
 	}
-	if v.Kind == kindOperator {
-		t, _, _ := o.dests.lookup(ctx, s.Dest)
+	if v.Kind == string(destkind.Operator) {
+		t, _, _ := o.book.Target(ctx, s.Dest)
 		v.NotifyURL, v.Key = t.NotifyURL, t.Key
 	} else {
 		v.NotifyURL, _ = o.subs(ctx, s.Dest)
@@ -266,19 +192,4 @@ func destState(s queue.DestStats, now time.Time) string {
 		return "retrying"
 	}
 	return "ready"
-}
-
-// replayRecords deletes a replayed delivery's settlement and carries its attempts
-// over into the accepted record, so that attempts keeps counting every HTTP attempt.
-func (o *operatorAPI) replayRecords(ctx context.Context, id string) []queue.Record {
-	recs := []queue.Record{{Key: []byte(keySettled + id)}}
-	var a acceptedRecord
-	var s settledRecord
-	foundA, errA := getJSON(ctx, o.q, keyAccepted+id, &a)
-	foundS, errS := getJSON(ctx, o.q, keySettled+id, &s)
-	if errA != nil || errS != nil || !foundA || !foundS {
-		return recs
-	}
-	a.PriorAttempts += s.Attempts
-	return append(recs, queue.Record{Key: []byte(keyAccepted + id), Value: mustJSON(a)})
 }

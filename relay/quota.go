@@ -15,28 +15,28 @@ func quotaFault(max int, what, key string) *oma.RequestError {
 }
 
 // checkNewGroup: the groups user created, and the participants of s.
-func (r *Relay) checkNewGroup(user string, s *session) *oma.RequestError {
-	r.chat.mu.RLock()
-	n := r.chat.created[user]
-	r.chat.mu.RUnlock()
-	if max := r.opts.Config.Limits.MaxGroupsPerUser; max > 0 && n >= max {
+func (c *chat) checkNewGroup(user string, s *session) *oma.RequestError {
+	c.mu.RLock()
+	n := c.created[user]
+	c.mu.RUnlock()
+	if max := c.cfg.Limits.MaxGroupsPerUser; max > 0 && n >= max {
 		return quotaFault(max, "group chat sessions created per user", "max_groups_per_user")
 	}
-	return r.checkParticipants(s)
+	return c.checkParticipants(s)
 }
 
-func (r *Relay) checkParticipants(s *session) *oma.RequestError {
-	if max := r.opts.Config.Limits.MaxParticipants; max > 0 && len(s.Participants) > max {
+func (c *chat) checkParticipants(s *session) *oma.RequestError {
+	if max := c.cfg.Limits.MaxParticipants; max > 0 && len(s.Participants) > max {
 		return quotaFault(max, "participants per group chat session", "max_participants")
 	}
 	return nil
 }
 
-func (r *Relay) checkNewSubscription(user string) *oma.RequestError {
-	r.chat.mu.RLock()
-	n := len(r.chat.byUser[user])
-	r.chat.mu.RUnlock()
-	if max := r.opts.Config.Limits.MaxSubscriptionsPerUser; max > 0 && n >= max {
+func (c *chat) checkNewSubscription(user string) *oma.RequestError {
+	c.mu.RLock()
+	n := len(c.byUser[user])
+	c.mu.RUnlock()
+	if max := c.cfg.Limits.MaxSubscriptionsPerUser; max > 0 && n >= max {
 		return quotaFault(max, "chat subscriptions per user", "max_subscriptions_per_user")
 	}
 	return nil

@@ -1,7 +1,8 @@
-// Package relay is the producer side and the webhook side of notifyrelay: the OMA
-// Chat API for group session data (chat*.go), the operator delivery API
-// (operator*.go), and the workers that deliver queued notifications to webhook URLs
-// with retries, backoff, dead letters and signatures (delivery*.go, webhook*.go).
+// Package relay is the producer side of notifyrelay: the OMA Chat API for group
+// session data (chat*.go, subscription.go, status.go) and the operator delivery API
+// (operator*.go). Webhook delivery of what they queue is the delivery package's;
+// the chat answers it about subscriptions (Subscriptions) and is told the outcome
+// of N1s (Settled).
 //
 // The relay owns the queue destinations of kinds destkind.Subscription ("s:") and
 // destkind.Operator ("o:"); the bridge owns destkind.Channel ("c:").
@@ -10,12 +11,11 @@ package relay
 import (
 	"context"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
-	"notifyrelay/queue"
+	"notifyrelay/delivery"
 )
 
 // ChannelLookup recognises our own notification channels' callbackURLs, so that a
@@ -27,58 +27,69 @@ type ChannelLookup interface {
 	CallbackDest(notifyURL string) (dest string, ok bool)
 }
 
+// Queue is what the chat and operator APIs use of the queue.
+type Queue interface {
+	chatQueue
+	operatorQueue
+}
+
 // Options is what the relay needs from the composition root.
 type Options struct {
-	Config     config.Config
-	Log        zerolog.Logger
-	Registerer prometheus.Registerer
-	Queue      queue.Engine
-	Auth       *api.Auth
-	Channels   ChannelLookup // nil: no channels
+	Config   config.Config
+	Log      zerolog.Logger
+	Queue    Queue
+	Auth     *api.Auth
+	Channels ChannelLookup  // nil: no channels
+	Book     *delivery.Book // the delivery records the operator API reports
 }
 
-// Relay serves the chat and operator APIs and runs the webhook workers.
+// Relay serves the chat and operator APIs.
 type Relay struct {
-	opts Options
-	log  zerolog.Logger
-	chat *chatState   // chat sessions, subscriptions, pending N2s (chat*.go)
-	dlv  *deliverer   // webhook workers (delivery*.go)
-	ops  *operatorAPI // operator delivery API (operator*.go)
+	auth *api.Auth
+	chat *chat
+	ops  *operatorAPI
 }
 
-// New builds the relay; Start launches its workers.
+// New builds the relay, loading the chat state from the queue's records.
 func New(o Options) (*Relay, error) {
-	r := &Relay{opts: o, log: o.Log.With().Str("component", "relay").Logger()}
-	if err := r.loadChat(context.Background()); err != nil {
+	log := o.Log.With().Str("component", "relay").Logger()
+	c := newChat(o.Queue, o.Config, log, o.Channels)
+	if err := c.load(context.Background()); err != nil {
 		return nil, err
 	}
-	if err := r.initDelivery(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, subs: c.Target}
+	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }
 
 // Routes adds the chat and operator resources.
 func (r *Relay) Routes(rt *api.Router) {
-	r.chatRoutes(rt)
+	r.chat.routes(rt, r.auth)
 	r.ops.routes(rt)
 }
 
-// Start launches the webhook delivery workers.
-func (r *Relay) Start(ctx context.Context) error {
-	r.dlv.start()
+// Start does nothing: the relay has no background work of its own.
+func (r *Relay) Start(context.Context) error { return nil }
+
+// Stop waits for the N2 appends still waiting for their commit (the queue, still
+// open, answers them). Call it after whatever settles N1s has stopped.
+func (r *Relay) Stop(context.Context) error {
+	r.chat.finishing.Wait()
 	return nil
 }
 
-// Stop waits for in-flight webhook attempts (or gives them back to the queue).
-func (r *Relay) Stop(ctx context.Context) error {
-	err := r.dlv.stop(ctx)
-	r.chat.finishing.Wait() // N2 appends: the queue, still open, answers them
-	return err
-}
+// Subscriptions is the chat as webhook delivery sees it: the notifyURLs of
+// subscription destinations, the end of a subscription whose webhook answered 410,
+// and the outcome of N1s.
+func (r *Relay) Subscriptions() delivery.Subscriptions { return r.chat }
 
 // Settled is told the outcome of a queued notification that carried a tag
 // (oma.Envelope.Tag): delivered, or given up on. The bridge calls it for
 // notifications it delivers into channels; the webhook workers for theirs. It drives
 // the chat status notification (N2) in "delivered" mode.
-func (r *Relay) Settled(tag string, delivered bool) { r.settled(tag, delivered) }
+func (r *Relay) Settled(tag string, delivered bool) { r.chat.Settled(tag, delivered) }
+
+// ChannelGone ends the chat subscriptions whose notifyURL is the callbackURL of the
+// channel behind dest (deleted or expired), as a webhook's 410 ends a webhook
+// subscription. Once it returns the chat appends nothing more to dest, so the
+// bridge can drop the channel's queue (settling what it held as not delivered).
+func (r *Relay) ChannelGone(ctx context.Context, dest string) { r.chat.channelGone(ctx, dest) }

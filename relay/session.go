@@ -53,7 +53,7 @@ func (e *sessionEntry) base() *session {
 
 // enqueue hands w, which turns the session into next, to q; mu is held. The
 // returned wait, called without mu, waits for the commit and publishes next.
-func (e *sessionEntry) enqueue(ctx context.Context, q queue.Queue, next *session, w queue.Write) (wait func() error) {
+func (e *sessionEntry) enqueue(ctx context.Context, q chatQueue, next *session, w queue.Write) (wait func() error) {
 	commit := q.Enqueue(ctx, w)
 	e.tipSeq++
 	seq := e.tipSeq
@@ -116,40 +116,40 @@ func (s *session) record() queue.Record {
 
 // sessionFor returns the session entry and checks that user takes part in it:
 // unknown session → 404 SVC0004, not a participant → 403 POL0001.
-func (r *Relay) sessionFor(c *api.Request, id string) (*sessionEntry, *session, *oma.RequestError) {
-	r.chat.mu.RLock()
-	e := r.chat.sessions[id]
-	r.chat.mu.RUnlock()
+func (c *chat) sessionFor(req *api.Request, id string) (*sessionEntry, *session, *oma.RequestError) {
+	c.mu.RLock()
+	e := c.sessions[id]
+	c.mu.RUnlock()
 	if e == nil {
-		return nil, nil, oma.NotFound(api.RequestPath(c.RequestCtx))
+		return nil, nil, oma.NotFound(api.RequestPath(req.RequestCtx))
 	}
 	e.mu.Lock()
 	s := e.cur
 	e.mu.Unlock()
-	if s.find(c.User) < 0 {
-		return nil, nil, oma.Forbidden(c.User + " is not a participant of the session")
+	if s.find(req.User) < 0 {
+		return nil, nil, oma.Forbidden(req.User + " is not a participant of the session")
 	}
 	return e, s, nil
 }
 
 // groupURL is …/{userId}/group/{sessionId} as the participant with escaped id sees it.
-func (r *Relay) groupURL(esc, sessionID string) string {
-	return r.chat.base + esc + "/group/" + sessionID
+func (c *chat) groupURL(esc, sessionID string) string {
+	return c.base + esc + "/group/" + sessionID
 }
 
 // view is the session as one participant (esc) sees it.
-func (r *Relay) view(s *session, esc string) oma.GroupChatSessionInformation {
+func (c *chat) view(s *session, esc string) oma.GroupChatSessionInformation {
 	g := oma.GroupChatSessionInformation{Subject: s.Subject, Icon: s.Icon, ClientCorrelator: s.Correlator,
-		ResourceURL: r.groupURL(esc, s.ID), Participants: r.participantViews(s, esc)}
+		ResourceURL: c.groupURL(esc, s.ID), Participants: c.participantViews(s, esc)}
 	if s.IconType != "" {
 		g.Icon = g.ResourceURL + "/icon"
 	}
 	return g
 }
 
-func (r *Relay) participantViews(s *session, esc string) []oma.ParticipantInformation {
+func (c *chat) participantViews(s *session, esc string) []oma.ParticipantInformation {
 	out := make([]oma.ParticipantInformation, 0, len(s.Participants))
-	base := r.groupURL(esc, s.ID) + "/participants/"
+	base := c.groupURL(esc, s.ID) + "/participants/"
 	for _, p := range s.Participants {
 		out = append(out, oma.ParticipantInformation{Address: p.Address, Name: p.Name, Role: p.Role,
 			Status: oma.StatusConnected, ResourceURL: base + p.esc})

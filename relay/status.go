@@ -66,23 +66,23 @@ func (t *tracker) record() queue.Record {
 	return queue.Record{Key: []byte(keyChange + t.rec.Msg), Value: append(v, '}')}
 }
 
-func (r *Relay) track(t *tracker) {
-	r.chat.trackMu.Lock()
-	r.chat.trackers[t.rec.Msg] = t
-	r.chat.trackMu.Unlock()
+func (c *chat) track(t *tracker) {
+	c.trackMu.Lock()
+	c.trackers[t.rec.Msg] = t
+	c.trackMu.Unlock()
 }
 
-func (r *Relay) untrack(t *tracker) {
+func (c *chat) untrack(t *tracker) {
 	if t == nil {
 		return
 	}
-	r.chat.trackMu.Lock()
-	delete(r.chat.trackers, t.rec.Msg)
-	r.chat.trackMu.Unlock()
+	c.trackMu.Lock()
+	delete(c.trackers, t.rec.Msg)
+	c.trackMu.Unlock()
 }
 
 // loadChange rebuilds a tracker from its record.
-func (c *chatState) loadChange(msg string, v []byte) error {
+func (c *chat) loadChange(msg string, v []byte) error {
 	t := &tracker{}
 	if err := json.Unmarshal(v, &t.rec); err != nil {
 		return err
@@ -100,27 +100,27 @@ func (c *chatState) loadChange(msg string, v []byte) error {
 }
 
 // finishSettled sends N2 for changes whose N1s all settled before a restart.
-func (r *Relay) finishSettled(ctx context.Context) {
-	for _, t := range r.chat.trackers {
+func (c *chat) finishSettled(ctx context.Context) {
+	for _, t := range c.trackers {
 		if t.left == 0 {
-			r.finish(ctx, t)
+			c.finish(ctx, t)
 		}
 	}
 }
 
-// settled records the outcome of N1 tag (its entry id "<msg>.<k>") and sends N2
+// Settled records the outcome of N1 tag (its entry id "<msg>.<k>") and sends N2
 // once the change's last N1 has settled. Unknown or repeated tags are ignored:
 // at-least-once delivery may report an N1 twice. The record is staged under t.mu,
 // so it is staged before N2's append (which supersedes it) or not at all.
-func (r *Relay) settled(tag string, ok bool) {
+func (c *chat) Settled(tag string, ok bool) {
 	msg, ks, found := strings.Cut(tag, ".")
 	k, err := strconv.Atoi(ks)
 	if !found || err != nil {
 		return
 	}
-	r.chat.trackMu.Lock()
-	t := r.chat.trackers[msg]
-	r.chat.trackMu.Unlock()
+	c.trackMu.Lock()
+	t := c.trackers[msg]
+	c.trackMu.Unlock()
 	if t == nil {
 		return
 	}
@@ -137,18 +137,18 @@ func (r *Relay) settled(tag string, ok bool) {
 	t.left--
 	last := t.left == 0
 	// Staged even for the last one: if N2's append fails, the outcome still counts.
-	if err := r.opts.Queue.Stage(context.Background(), t.record()); err != nil {
-		r.log.Warn().Err(err).Str("change", msg).Msg("record N1 outcome")
+	if err := c.q.Stage(context.Background(), t.record()); err != nil {
+		c.log.Warn().Err(err).Str("change", msg).Msg("record N1 outcome")
 	}
 	t.mu.Unlock()
 	if last {
-		r.finish(context.Background(), t)
+		c.finish(context.Background(), t)
 	}
 }
 
 // finish appends N2 to the changer's subscriptions and deletes the change's records,
 // in one write.
-func (r *Relay) finish(ctx context.Context, t *tracker) {
+func (c *chat) finish(ctx context.Context, t *tracker) {
 	t.mu.Lock()
 	if t.done {
 		t.mu.Unlock()
@@ -156,19 +156,19 @@ func (r *Relay) finish(ctx context.Context, t *tracker) {
 	}
 	t.done = true
 	t.mu.Unlock()
-	r.chat.destMu.RLock()
-	w := queue.Write{Entries: r.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
+	c.destMu.RLock()
+	w := queue.Write{Entries: c.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
 	w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg)})
-	wait := r.opts.Queue.Enqueue(ctx, w)
-	r.chat.destMu.RUnlock()
+	wait := c.q.Enqueue(ctx, w)
+	c.destMu.RUnlock()
 	// The caller (a webhook worker or a WebSocket writer settling an N1) does not wait
 	// for the fsync; Stop waits for these.
-	r.chat.finishing.Go(func() {
+	c.finishing.Go(func() {
 		if _, err := wait(); err != nil {
-			r.log.Warn().Err(err).Str("change", t.rec.Msg).Msg("append status notification; sent after restart")
+			c.log.Warn().Err(err).Str("change", t.rec.Msg).Msg("append status notification; sent after restart")
 			return
 		}
-		r.untrack(t)
+		c.untrack(t)
 	})
 }
 
@@ -191,9 +191,9 @@ func (t *tracker) unreached() []string {
 
 // n2Entries renders N2 for every active subscription of the changer: Succeeded, or
 // Failed with one Participant link per participant not reached.
-func (r *Relay) n2Entries(sessionID, changer, msgID string, unreached []string) []queue.Entry {
+func (c *chat) n2Entries(sessionID, changer, msgID string, unreached []string) []queue.Entry {
 	esc := api.EscapeID(changer)
-	g := r.groupURL(esc, sessionID)
+	g := c.groupURL(esc, sessionID)
 	n := oma.ChatSessionDataStatusNotification{Status: oma.StatusSucceeded, Links: []oma.Link{
 		{Rel: oma.RelGroupChatSession, Href: g}, {Rel: oma.RelChatSessionData, Href: g + "/messages/" + msgID}}}
 	if len(unreached) > 0 {
@@ -205,7 +205,7 @@ func (r *Relay) n2Entries(sessionID, changer, msgID string, unreached []string) 
 	}
 	var out []queue.Entry
 	at := now()
-	for i, sub := range r.chat.userSubs(changer) {
+	for i, sub := range c.userSubs(changer) {
 		if !sub.active(at) {
 			continue
 		}

@@ -1,4 +1,10 @@
-package relay
+// Package delivery is webhook delivery: the workers that POST queued notifications
+// to their notifyURLs with retries, backoff and dead letters (delivery.go), the
+// classification of outcomes (classify.go), signatures (sign.go), the SSRF guard
+// (ssrf.go) and the delivery records the operator API reports (records.go,
+// status.go). It serves the queue destinations of kinds destkind.Subscription
+// ("s:", chat subscriptions) and destkind.Operator ("o:").
+package delivery
 
 import (
 	"context"
@@ -7,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"notifyrelay/config"
@@ -26,27 +33,54 @@ const runMax = 64
 // group commits, so delivery is not bound by one fsync per worker.
 const settleMax = 2
 
-// deliveryHooks are the chat side's answers about subscription destinations ("s:").
-type deliveryHooks struct {
-	// target returns a subscription's notifyURL, ok=false once it is gone.
-	target func(ctx context.Context, dest string) (notifyURL string, ok bool)
-	// gone ends a subscription whose webhook answered 410.
-	gone func(ctx context.Context, dest string)
-	// settled is told the outcome of a tagged notification.
-	settled func(tag string, delivered bool)
+// Subscriptions is the chat side's answer about subscription destinations ("s:")
+// and the outcome of tagged notifications (chat N1).
+type Subscriptions interface {
+	// Target returns a subscription's notifyURL, ok=false once it is gone.
+	Target(ctx context.Context, dest string) (notifyURL string, ok bool)
+	// Gone ends a subscription whose webhook answered 410.
+	Gone(ctx context.Context, dest string)
+	// Settled is told the outcome of a tagged notification.
+	Settled(tag string, delivered bool)
 }
 
-// deliverer runs the webhook workers: for each destination with work due, one
+// Queue is what the workers use of the queue: leases, reads, settlements, and the
+// records of their deliveries.
+type Queue interface {
+	Next(ctx context.Context, prefix string) (string, error)
+	Release(dest string)
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
+	Append(ctx context.Context, w queue.Write) ([]uint64, error)
+	Stage(ctx context.Context, records ...queue.Record) error
+	Ack(ctx context.Context, dest string, seq uint64) error
+	Retry(ctx context.Context, dest string, seq uint64, at time.Time, reason string) error
+	DeadLetter(ctx context.Context, dest string, seq uint64, reason string) error
+	Delete(ctx context.Context, dest string) error
+	queue.Store
+	queue.Stats
+}
+
+// Options is what the workers need from the composition root.
+type Options struct {
+	Config        config.Delivery
+	Log           zerolog.Logger
+	Registerer    prometheus.Registerer
+	Queue         Queue
+	Book          *Book // operator destinations and delivery records, shared with the operator API
+	Subscriptions Subscriptions
+}
+
+// Workers run the webhook delivery: for each destination with work due, one
 // worker at a time (the queue's lease) POSTs its head, then acknowledges, retries
 // or dead-letters it. Workers serve destinations independently, so a slow or dead
 // receiver holds only its own worker.
-type deliverer struct {
-	q        queue.Engine
+type Workers struct {
+	q        Queue
 	cfg      config.Delivery
 	log      zerolog.Logger
 	web      *webhookClient
-	dests    *destBook
-	hooks    deliveryHooks
+	dests    *Book
+	subs     Subscriptions
 	m        *deliveryMetrics
 	slots    chan struct{} // bounds attempts in flight over both kinds
 	settling chan struct{} // bounds settlements (durable Acks) in flight
@@ -56,25 +90,25 @@ type deliverer struct {
 	wg                     sync.WaitGroup
 }
 
-func newDeliverer(o Options, hooks deliveryHooks) (*deliverer, error) {
-	key, err := config.SigningKey(o.Config.Delivery.SigningSecret)
+// New builds the workers; Start launches them.
+func New(o Options) (*Workers, error) {
+	key, err := config.SigningKey(o.Config.SigningSecret)
 	if err != nil {
 		return nil, fmt.Errorf("delivery.signing_secret: %w", err)
 	}
-	return &deliverer{
-		q: o.Queue, cfg: o.Config.Delivery, hooks: hooks,
+	return &Workers{
+		q: o.Queue, cfg: o.Config, subs: o.Subscriptions, dests: o.Book,
 		log:      o.Log.With().Str("component", "delivery").Logger(),
-		web:      newWebhookClient(o.Config.Delivery, key),
-		dests:    newDestBook(o.Queue),
+		web:      newWebhookClient(o.Config, key),
 		m:        newDeliveryMetrics(o.Registerer, o.Queue),
-		slots:    make(chan struct{}, o.Config.Delivery.Workers),
-		settling: make(chan struct{}, settleMax*o.Config.Delivery.Workers),
+		slots:    make(chan struct{}, o.Config.Workers),
+		settling: make(chan struct{}, settleMax*o.Config.Workers),
 	}, nil
 }
 
-// start launches delivery.workers workers per destination kind (at most that many
-// attempts run at once overall) and the record sweeper.
-func (d *deliverer) start() {
+// Start launches delivery.workers workers per destination kind (at most that many
+// attempts run at once overall) and the record sweeper. They run until Stop.
+func (d *Workers) Start(context.Context) error {
 	d.take, d.cancelTake = context.WithCancel(context.Background())
 	d.work, d.cancelWork = context.WithCancel(context.Background())
 	for _, prefix := range []string{destkind.SubscriptionPrefix, destkind.OperatorPrefix} {
@@ -85,11 +119,12 @@ func (d *deliverer) start() {
 	}
 	d.wg.Add(1)
 	go d.sweeper()
+	return nil
 }
 
-// stop stops taking work and lets in-flight attempts finish. When ctx ends first,
+// Stop stops taking work and lets in-flight attempts finish. When ctx ends first,
 // it cuts the attempts short: unacknowledged, they are sent again later.
-func (d *deliverer) stop(ctx context.Context) error {
+func (d *Workers) Stop(ctx context.Context) error {
 	if d.cancelTake == nil {
 		return nil
 	}
@@ -119,7 +154,7 @@ func (d *deliverer) stop(ctx context.Context) error {
 // attempts it aborted.
 const abortGrace = 2 * time.Second
 
-func (d *deliverer) worker(prefix string) {
+func (d *Workers) worker(prefix string) {
 	defer d.wg.Done()
 	for {
 		dest, err := d.q.Next(d.take, prefix)
@@ -142,7 +177,7 @@ func (d *deliverer) worker(prefix string) {
 // next destination at once instead of waiting for an fsync. dest stays leased
 // until settle returns: nothing behind its head is sent before the head is
 // acknowledged or given up on.
-func (d *deliverer) settleAsync(dest string, settle func()) {
+func (d *Workers) settleAsync(dest string, settle func()) {
 	d.settling <- struct{}{}
 	d.wg.Add(1)
 	go func() {
@@ -156,7 +191,7 @@ func (d *deliverer) settleAsync(dest string, settle func()) {
 // serve delivers dest's notifications in order while they succeed, up to runMax,
 // and returns what settles them: acknowledge the delivered ones, then retry or
 // dead-letter the first that was not. nil: nothing to settle.
-func (d *deliverer) serve(dest string) (settle func()) {
+func (d *Workers) serve(dest string) (settle func()) {
 	url, ok, err := d.target(dest)
 	if err != nil {
 		d.log.Error().Err(err).Str("dest", dest).Msg("look up destination")
@@ -197,7 +232,7 @@ func (d *deliverer) serve(dest string) (settle func()) {
 	return func() { _ = d.commit(dest, run) }
 }
 
-func (d *deliverer) next(dest string, after uint64) (queue.Entry, bool, error) {
+func (d *Workers) next(dest string, after uint64) (queue.Entry, bool, error) {
 	es, err := d.q.Read(d.work, dest, after, 1)
 	if err != nil {
 		d.log.Error().Err(err).Str("dest", dest).Msg("read destination")
@@ -210,12 +245,12 @@ func (d *deliverer) next(dest string, after uint64) (queue.Entry, bool, error) {
 }
 
 // target is dest's notifyURL; ok is false when the destination no longer exists.
-func (d *deliverer) target(dest string) (string, bool, error) {
-	if kindOf(dest) == kindSubscription {
-		url, ok := d.hooks.target(d.work, dest)
+func (d *Workers) target(dest string) (string, bool, error) {
+	if KindOf(dest) == kindSubscription {
+		url, ok := d.subs.Target(d.work, dest)
 		return url, ok, nil
 	}
-	t, ok, err := d.dests.lookup(d.work, dest)
+	t, ok, err := d.dests.Target(d.work, dest)
 	return t.NotifyURL, ok, err
 }
 
@@ -231,7 +266,7 @@ type try struct {
 }
 
 // attempt POSTs e to url unless it is past max_age or unreadable.
-func (d *deliverer) attempt(dest, url string, e queue.Entry) try {
+func (d *Workers) attempt(dest, url string, e queue.Entry) try {
 	if age := time.Since(e.Enqueued); d.cfg.MaxAge > 0 && age > d.cfg.MaxAge.D() {
 		return try{v: verdict{dead, "max_age"}, lastError: joinError("max_age "+d.cfg.MaxAge.D().String()+" exceeded", e.LastError)}
 	}
@@ -239,7 +274,7 @@ func (d *deliverer) attempt(dest, url string, e queue.Entry) try {
 	if err != nil {
 		return try{v: verdict{dead, "malformed"}, lastError: err.Error()}
 	}
-	kind := kindOf(dest)
+	kind := KindOf(dest)
 	d.m.inFlight.Inc()
 	res := d.web.post(url, e.ID, env)
 	d.m.inFlight.Dec()
@@ -278,9 +313,9 @@ func (r *deliveredRun) add(e queue.Entry, t try) {
 	if t.tag != "" {
 		r.tags = append(r.tags, t.tag)
 	}
-	if kindOf(e.Dest) == kindOperator {
+	if KindOf(e.Dest) == kindOperator {
 		r.records = append(r.records, settleRecords(e.ID, settledRecord{
-			State: stateDelivered, Attempts: e.Attempts + 1, LastError: e.LastError, At: t.at}, r.retention)...)
+			State: StateDelivered, Attempts: e.Attempts + 1, LastError: e.LastError, At: t.at}, r.retention)...)
 	}
 }
 
@@ -289,7 +324,7 @@ func (r *deliveredRun) add(e queue.Entry, t try) {
 // (a crash in between re-sends, it never forgets). Tags are settled before the Ack
 // for the same reason: a crash in between re-sends and re-settles (ignored as a
 // repeat); the other order could lose the outcome and with it the change's N2.
-func (d *deliverer) commit(dest string, r *deliveredRun) error {
+func (d *Workers) commit(dest string, r *deliveredRun) error {
 	if r.n == 0 {
 		return nil
 	}
@@ -301,18 +336,18 @@ func (d *deliverer) commit(dest string, r *deliveredRun) error {
 		}
 	}
 	for _, tag := range r.tags {
-		d.hooks.settled(tag, true)
+		d.subs.Settled(tag, true)
 	}
 	if err := d.q.Ack(d.work, dest, r.last); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("acknowledge deliveries; they will be sent again")
 		return err
 	}
-	d.m.delivered.WithLabelValues(kindOf(dest)).Add(float64(r.n))
+	d.m.delivered.WithLabelValues(KindOf(dest)).Add(float64(r.n))
 	return nil
 }
 
 // fail settles an attempt that did not deliver: retry later, or dead-letter.
-func (d *deliverer) fail(dest string, e queue.Entry, t try) {
+func (d *Workers) fail(dest string, e queue.Entry, t try) {
 	if t.v.outcome == retry && d.cfg.MaxAttempts > 0 && e.Attempts+1 >= d.cfg.MaxAttempts {
 		t.v = verdict{dead, "max_attempts"}
 		t.lastError = joinError(fmt.Sprintf("max_attempts %d reached", d.cfg.MaxAttempts), t.lastError)
@@ -327,7 +362,7 @@ func (d *deliverer) fail(dest string, e queue.Entry, t try) {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("schedule retry")
 		return
 	}
-	d.m.retried.WithLabelValues(kindOf(dest), t.v.reason).Inc()
+	d.m.retried.WithLabelValues(KindOf(dest), t.v.reason).Inc()
 	d.log.Debug().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Dur("wait", wait).Msg("webhook attempt failed; will retry")
 }
 
@@ -347,12 +382,12 @@ func retryWait(cfg config.Delivery, failures int, t try, age time.Duration) time
 }
 
 // deadLetter records the end of e, then moves it to the dead letter list.
-func (d *deliverer) deadLetter(dest string, e queue.Entry, t try) {
+func (d *Workers) deadLetter(dest string, e queue.Entry, t try) {
 	attempts := e.Attempts
 	if t.attempted {
 		attempts++
 	}
-	s := settledRecord{State: stateDead, Attempts: attempts, LastError: t.lastError, At: time.Now()}
+	s := settledRecord{State: StateDead, Attempts: attempts, LastError: t.lastError, At: time.Now()}
 	recs := settleRecords(e.ID, s, d.cfg.RecordRetention.D())
 	if _, err := d.q.Append(d.work, queue.Write{Records: recs}); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("record dead letter")
@@ -364,16 +399,16 @@ func (d *deliverer) deadLetter(dest string, e queue.Entry, t try) {
 		t.tag = tagOf(e)
 	}
 	if t.tag != "" {
-		d.hooks.settled(t.tag, false)
+		d.subs.Settled(t.tag, false)
 	}
 	if err := d.q.DeadLetter(d.work, dest, e.Seq, t.lastError); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("dead-letter")
 		return
 	}
-	d.m.dead.WithLabelValues(kindOf(dest), t.v.reason).Inc()
+	d.m.dead.WithLabelValues(KindOf(dest), t.v.reason).Inc()
 	d.log.Warn().Str("dest", dest).Str("id", e.ID).Str("reason", t.v.reason).Str("error", t.lastError).Msg("webhook notification dead-lettered")
-	if t.v.reason == "gone" && kindOf(dest) == kindSubscription {
-		d.hooks.gone(d.work, dest)
+	if t.v.reason == "gone" && KindOf(dest) == kindSubscription {
+		d.subs.Gone(d.work, dest)
 	}
 }
 
@@ -387,7 +422,7 @@ func tagOf(e queue.Entry) string {
 
 // drop deletes a destination whose subscription is gone, telling the chat side
 // that its tagged notifications will never be delivered.
-func (d *deliverer) drop(dest string) {
+func (d *Workers) drop(dest string) {
 	var after uint64
 	n := 0
 	for {
@@ -397,7 +432,7 @@ func (d *deliverer) drop(dest string) {
 		}
 		for _, e := range es {
 			if tag := tagOf(e); tag != "" {
-				d.hooks.settled(tag, false)
+				d.subs.Settled(tag, false)
 			}
 		}
 		after, n = es[len(es)-1].Seq, n+len(es)
@@ -410,7 +445,7 @@ func (d *deliverer) drop(dest string) {
 }
 
 // sweeper removes delivery records past delivery.record_retention.
-func (d *deliverer) sweeper() {
+func (d *Workers) sweeper() {
 	defer d.wg.Done()
 	retention := d.cfg.RecordRetention.D()
 	tick := time.NewTicker(min(max(retention/4, 100*time.Millisecond), time.Minute))
@@ -431,16 +466,4 @@ func (d *deliverer) sweeper() {
 			}
 		}
 	}
-}
-
-// initDelivery builds the webhook workers and the operator API on them.
-func (r *Relay) initDelivery() error {
-	d, err := newDeliverer(r.opts, deliveryHooks{target: r.subscriptionTarget, gone: r.endSubscription, settled: r.Settled})
-	if err != nil {
-		return err
-	}
-	r.dlv = d
-	r.ops = &operatorAPI{q: r.opts.Queue, auth: r.opts.Auth, cfg: r.opts.Config, dests: d.dests,
-		subs: r.subscriptionTarget, log: r.log}
-	return nil
 }

@@ -1,4 +1,4 @@
-package relay
+package delivery
 
 import (
 	"context"
@@ -57,11 +57,11 @@ func privateAddr(ip net.IP) bool {
 	return false
 }
 
-// checkTarget validates a webhook URL when it is handed to us: absolute http(s)
+// CheckTarget validates a webhook URL when it is handed to us: absolute http(s)
 // with a host and, unless allowPrivate, a host that resolves only to public
 // addresses. A host that does not resolve is refused too: it cannot be checked,
 // and an operator learns of the typo at once rather than after max_age.
-func checkTarget(ctx context.Context, rawURL string, allowPrivate bool) error {
+func CheckTarget(ctx context.Context, rawURL string, allowPrivate bool) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("parse notifyURL: %w", err)

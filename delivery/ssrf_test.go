@@ -1,4 +1,4 @@
-package relay
+package delivery
 
 import (
 	"context"
@@ -46,21 +46,21 @@ func TestCheckTarget(t *testing.T) {
 		"http://192.168.0.10:8080/hook", "http://100.64.1.1/",
 	}
 	for _, u := range refused {
-		err := checkTarget(ctx, u, false)
+		err := CheckTarget(ctx, u, false)
 		if !errors.Is(err, errBlockedTarget) {
 			t.Errorf("%s with the guard on: %v, want blocked", u, err)
 		}
-		if err := checkTarget(ctx, u, true); err != nil {
+		if err := CheckTarget(ctx, u, true); err != nil {
 			t.Errorf("%s with allow_private_targets: %v", u, err)
 		}
 	}
 	malformed := []string{"", "ftp://example.com/", "/relative", "http://", "mailto:a@b", "http://%zz/", "example.com/x"}
 	for _, u := range malformed {
-		if err := checkTarget(ctx, u, true); err == nil {
+		if err := CheckTarget(ctx, u, true); err == nil {
 			t.Errorf("%q: accepted", u)
 		}
 	}
-	if err := checkTarget(ctx, "http://93.184.216.34/hook", false); err != nil {
+	if err := CheckTarget(ctx, "http://93.184.216.34/hook", false); err != nil {
 		t.Errorf("public literal: %v", err)
 	}
 }
@@ -93,18 +93,18 @@ func TestCheckTargetPortsAndReservedRanges(t *testing.T) {
 	ctx := context.Background()
 	for _, u := range []string{"http://93.184.216.34:99999/", "http://93.184.216.34:0/", "http://93.184.216.34:65536/", "http://127.0.0.1:70000/"} {
 		for _, allow := range []bool{false, true} {
-			if err := checkTarget(ctx, u, allow); err == nil {
+			if err := CheckTarget(ctx, u, allow); err == nil {
 				t.Errorf("%s (allow_private_targets %v): accepted", u, allow)
 			}
 		}
 	}
 	for _, u := range []string{"http://93.184.216.34:1/", "http://93.184.216.34:65535/", "https://93.184.216.34/"} {
-		if err := checkTarget(ctx, u, false); err != nil {
+		if err := CheckTarget(ctx, u, false); err != nil {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
 	for _, u := range []string{"http://192.0.2.1/", "http://198.51.100.7/", "http://203.0.113.9:8080/", "http://198.19.255.1/", "http://[::ffff:203.0.113.9]/"} {
-		if err := checkTarget(ctx, u, false); !errors.Is(err, errBlockedTarget) {
+		if err := CheckTarget(ctx, u, false); !errors.Is(err, errBlockedTarget) {
 			t.Errorf("%s: %v, want blocked", u, err)
 		}
 	}
@@ -114,7 +114,7 @@ func TestCheckTargetPortsAndReservedRanges(t *testing.T) {
 // (which the error of the Go resolver names).
 func TestDNSFailureHidesResolver(t *testing.T) {
 	const u = "http://no-such-host.invalid/hook"
-	err := checkTarget(context.Background(), u, false)
+	err := CheckTarget(context.Background(), u, false)
 	if err == nil || !strings.Contains(err.Error(), "DNS lookup failed") || resolverNamed(err.Error()) {
 		t.Errorf("acceptance: %v", err)
 	}

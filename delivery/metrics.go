@@ -1,4 +1,4 @@
-package relay
+package delivery
 
 import (
 	"strings"
@@ -15,8 +15,9 @@ const (
 	kindOperator     = string(destkind.Operator)
 )
 
-// kindOf names the kind of a webhook destination id.
-func kindOf(dest string) string {
+// KindOf names the kind of a webhook destination id (a metric label, and the kind
+// the operator API reports).
+func KindOf(dest string) string {
 	if strings.HasPrefix(dest, destkind.SubscriptionPrefix) {
 		return kindSubscription
 	}

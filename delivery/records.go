@@ -1,4 +1,4 @@
-package relay
+package delivery
 
 import (
 	"context"
@@ -34,9 +34,9 @@ const (
 
 // Delivery states as the operator API reports them.
 const (
-	statePending   = "pending"
-	stateDelivered = "delivered"
-	stateDead      = "dead"
+	StatePending   = "pending"
+	StateDelivered = "delivered"
+	StateDead      = "dead"
 )
 
 // acceptedRecord is written once, when an operator delivery is accepted.
@@ -58,21 +58,21 @@ type settledRecord struct {
 	At        time.Time `json:"at"`
 }
 
-// destTarget is where an operator destination delivers.
-type destTarget struct {
+// Target is where an operator destination delivers.
+type Target struct {
 	NotifyURL string `json:"notifyURL"`
 	Key       string `json:"key,omitempty"`
 }
 
-// operatorDest is the destination id of (notifyURL, key): "o:" and 128 bits of a
+// OperatorDest is the destination id of (notifyURL, key): "o:" and 128 bits of a
 // SHA-256, so ids are short, fixed-size and unguessable from outside.
-func operatorDest(notifyURL, key string) string {
+func OperatorDest(notifyURL, key string) string {
 	sum := sha256.Sum256([]byte(notifyURL + "\x00" + key))
 	return destkind.OperatorPrefix + hex.EncodeToString(sum[:16])
 }
 
-// newDeliveryID returns 128 random bits in hex.
-func newDeliveryID() string {
+// NewID returns a new delivery id: 128 random bits in hex.
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -81,7 +81,7 @@ func newDeliveryID() string {
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("relay: marshal %T: %v", v, err)) // only plain structs are marshalled
+		panic(fmt.Sprintf("delivery: marshal %T: %v", v, err)) // only plain structs are marshalled
 	}
 	return b
 }
@@ -114,47 +114,62 @@ func getJSON(ctx context.Context, s queue.Store, key string, v any) (found bool,
 	return true, nil
 }
 
-// destBook maps operator destinations to their targets, cached in memory (one
-// small entry per destination ever used, not per notification).
-type destBook struct {
-	store queue.Store
+// BookQueue is what the Book reads: records, a destination's head, dead letters.
+type BookQueue interface {
+	queue.Store
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
+	GetDeadLetter(ctx context.Context, id string) (queue.DeadLetter, error)
+}
+
+// Book is the delivery records: operator destinations' targets, cached in memory
+// (one small entry per destination ever used, not per notification), and what
+// each operator delivery became (status.go).
+type Book struct {
+	q     BookQueue
 	mu    sync.RWMutex
-	known map[string]destTarget
+	known map[string]Target
 }
 
-func newDestBook(s queue.Store) *destBook {
-	return &destBook{store: s, known: map[string]destTarget{}}
+// NewBook returns the book over q's records.
+func NewBook(q BookQueue) *Book {
+	return &Book{q: q, known: map[string]Target{}}
 }
 
-// lookup returns dest's target; ok is false when none was ever recorded.
-func (b *destBook) lookup(ctx context.Context, dest string) (destTarget, bool, error) {
+// Target returns dest's target; ok is false when none was ever recorded.
+func (b *Book) Target(ctx context.Context, dest string) (Target, bool, error) {
 	b.mu.RLock()
 	t, ok := b.known[dest]
 	b.mu.RUnlock()
 	if ok {
 		return t, true, nil
 	}
-	ok, err := getJSON(ctx, b.store, keyDest+dest, &t)
+	ok, err := getJSON(ctx, b.q, keyDest+dest, &t)
 	if ok {
-		b.remember(dest, t)
+		b.Remember(dest, t)
 	}
 	return t, ok, err
 }
 
-// record returns the record to write with dest's first entry, or nothing when it
-// is already known to be durable.
-func (b *destBook) record(dest string, t destTarget) []queue.Record {
-	b.mu.RLock()
-	_, ok := b.known[dest]
-	b.mu.RUnlock()
-	if ok {
-		return nil
-	}
-	return []queue.Record{{Key: []byte(keyDest + dest), Value: mustJSON(t)}}
+// Accepted is the record of a newly accepted operator delivery.
+func (b *Book) Accepted(id, dest string, t Target, at time.Time) queue.Record {
+	return queue.Record{Key: []byte(keyAccepted + id), Value: mustJSON(acceptedRecord{
+		Dest: dest, NotifyURL: t.NotifyURL, Key: t.Key, CreatedAt: at})}
 }
 
-// remember marks dest's record durable (call after the Append that wrote it).
-func (b *destBook) remember(dest string, t destTarget) {
+// DestRecord is the record to write with dest's first entry; ok is false when it
+// is already known to be durable. Remember dest after the Append that wrote it.
+func (b *Book) DestRecord(dest string, t Target) (rec queue.Record, ok bool) {
+	b.mu.RLock()
+	_, known := b.known[dest]
+	b.mu.RUnlock()
+	if known {
+		return queue.Record{}, false
+	}
+	return queue.Record{Key: []byte(keyDest + dest), Value: mustJSON(t)}, true
+}
+
+// Remember marks dest's record durable (call after the Append that wrote it).
+func (b *Book) Remember(dest string, t Target) {
 	b.mu.Lock()
 	b.known[dest] = t
 	b.mu.Unlock()
@@ -167,7 +182,7 @@ var errStopScan = errors.New("stop scan")
 // now, and reports how many index entries it consumed. A delivery that was
 // replayed (no settlement) or settled again later (a newer index entry) keeps its
 // records; only the stale index entry goes.
-func sweepExpired(ctx context.Context, q queue.Engine, now time.Time, retention time.Duration, limit int) (int, error) {
+func sweepExpired(ctx context.Context, q Queue, now time.Time, retention time.Duration, limit int) (int, error) {
 	var due [][]byte
 	cutoff := string(expiryKey(now, ""))
 	err := q.Scan(ctx, []byte(keyExpiry), func(k, _ []byte) error {

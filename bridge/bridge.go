@@ -3,10 +3,14 @@
 // mode) or by long polling; any OMA server POSTs notifications to the channel's
 // callbackURL. Each channel is one queue destination, destkind.Channel ("c:<channelId>").
 //
-// Channel state lives in queue records under "nc/" and survives restarts; the
-// notifications themselves live in the queue until delivered (see docs/channels.md
-// for when each mode counts a notification delivered). Everything is safe for
-// concurrent use.
+// The channel store (store.go, hub.go, resources.go, callback.go) keeps channel
+// state in queue records under "nc/", which survive restarts; the notifications
+// themselves live in the queue until a transport delivers them: the WebSocket
+// (wsTransport: ws.go, upgrade.go, writer.go, receipt.go) or the long poll
+// (pollTransport: poll.go, pollanswer.go), each given only the narrow interfaces
+// it uses (socketQueue, pollQueue, channelStore, acker, connSet). See
+// docs/channels.md for when each mode counts a notification delivered.
+// Everything is safe for concurrent use.
 package bridge
 
 import (
@@ -14,7 +18,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,12 +28,26 @@ import (
 	"notifyrelay/queue"
 )
 
+// Queue is what the bridge uses of the queue. Each part takes less: the channel
+// store (storeQueue), the WebSocket and long-poll transports (socketQueue,
+// pollQueue), the acknowledgements (acker).
+type Queue interface {
+	Append(ctx context.Context, w queue.Write) ([]uint64, error)
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
+	Ack(ctx context.Context, dest string, seq uint64) error
+	Delete(ctx context.Context, dest string) error
+	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
+	Dests(prefix string) []queue.DestStats
+	DestStats(dest string) queue.DestStats
+	Watch(dest string) (wake <-chan struct{}, stop func())
+}
+
 // Options is what the bridge needs from the composition root.
 type Options struct {
 	Config     config.Config
 	Log        zerolog.Logger
 	Registerer prometheus.Registerer
-	Queue      queue.Engine
+	Queue      Queue // may also be a queue.FuncWatcher
 	Auth       *api.Auth
 	// OnSettled is told when a notification that carried a tag (oma.Envelope.Tag)
 	// was delivered on a channel, or dropped with its channel (delivered=false).
@@ -40,51 +57,36 @@ type Options struct {
 	OnChannelGone func(ctx context.Context, dest string)
 }
 
-// Bridge owns the channels and their connections.
+// Bridge puts together the channel store (the channels, their records, lifetimes
+// and callbackURLs) and the two transports that deliver a channel's queue: the
+// WebSocket (ws*.go, writer.go, receipt.go) and the long poll (poll*.go). Each
+// takes only what it uses of the others and of the queue.
 type Bridge struct {
-	opts    Options
-	cfg     config.Channels
+	auth    *api.Auth
 	log     zerolog.Logger
-	q       queue.Engine
-	hub     *hub
 	metrics *metrics
-	base    string // {public_url}{base_path}
-	cbBase  string // normalised callbackURL prefix, for CallbackDest
-
-	createMu sync.Mutex // makes "correlator unused → create" atomic
-
-	connMu   sync.Mutex
-	conns    map[*wsConn]struct{}
-	polls    map[*poller]struct{}
-	draining bool
-	wg       sync.WaitGroup // writers, readers, the expiry loop
-	stopExp  chan struct{}
-	stopOnce sync.Once
-	// stopping ends when Stop gives up waiting: answers still waiting for the
-	// client's TCP acknowledgement stay queued.
-	stopping    context.Context
-	abandonWait context.CancelFunc
+	store   *store
+	ws      *wsTransport
+	poll    *pollTransport
+	conns   *connSet
 }
 
 // New builds the bridge.
 func New(o Options) (*Bridge, error) {
-	base := o.Config.Public() + o.Config.BasePath
-	b := &Bridge{
-		opts: o, cfg: o.Config.Channels, q: o.Queue,
-		log:     o.Log.With().Str("component", "bridge").Logger(),
-		hub:     newHub(),
-		base:    base,
-		cbBase:  normalizeURL(base+"/notifications") + "/",
-		conns:   map[*wsConn]struct{}{},
-		polls:   map[*poller]struct{}{},
-		stopExp: make(chan struct{}),
-	}
-	b.stopping, b.abandonWait = context.WithCancel(context.Background())
-	var err error
-	if b.metrics, err = newMetrics(o.Registerer, b); err != nil {
+	m, err := newMetrics(o.Registerer, o.Queue.Dests)
+	if err != nil {
 		return nil, fmt.Errorf("bridge metrics: %w", err)
 	}
-	return b, nil
+	log := o.Log.With().Str("component", "bridge").Logger()
+	conns := newConnSet()
+	acks := &acker{q: o.Queue, onSettled: o.OnSettled, metrics: m, log: log}
+	st := newStore(o, conns.life, m, log)
+	return &Bridge{auth: o.Auth, log: log, metrics: m, store: st, conns: conns,
+		ws: &wsTransport{cfg: o.Config.Channels, public: o.Config.Public(), q: o.Queue, channels: st,
+			acks: acks, conns: conns, metrics: m, log: log},
+		poll: &pollTransport{cfg: o.Config.Channels, q: o.Queue, channels: st,
+			acks: acks, conns: conns, metrics: m, log: log},
+	}, nil
 }
 
 // Routes adds the channel resources, callbackURLs, long poll and WebSocket routes.
@@ -92,44 +94,26 @@ func New(o Options) (*Bridge, error) {
 // connections it hijacks and closes them itself.
 func (b *Bridge) Routes(rt *api.Router) {
 	const ch = "/notificationchannel/v1/{userId}/channels"
-	user := api.ForUser(b.opts.Auth)
-	rt.Handle(ch, user, api.Methods{"GET": b.handleList, "POST": b.handleCreate})
-	rt.Handle(ch+"/{channelId}", user, api.Methods{"GET": b.handleRead, "DELETE": b.handleDelete})
-	rt.Handle(ch+"/{channelId}/channelLifetime", user, api.Methods{"GET": b.handleLifetimeGet, "PUT": b.handleLifetimePut})
-	rt.Handle(ch+"/{channelId}/poll", user, api.Methods{"POST": b.handlePoll})
-	rt.Handle(ch+"/{channelId}/ws", api.ForSocket(b.opts.Auth), api.Methods{"GET": b.handleWS})
-	rt.HandleAdmit("/notifications/{token}", api.ForAnyone, api.Methods{"POST": b.handleCallback}, b.admitCallback)
+	user, st := api.ForUser(b.auth), b.store
+	rt.Handle(ch, user, api.Methods{"GET": st.handleList, "POST": st.handleCreate})
+	rt.Handle(ch+"/{channelId}", user, api.Methods{"GET": st.handleRead, "DELETE": st.handleDelete})
+	rt.Handle(ch+"/{channelId}/channelLifetime", user, api.Methods{"GET": st.handleLifetimeGet, "PUT": st.handleLifetimePut})
+	rt.Handle(ch+"/{channelId}/poll", user, api.Methods{"POST": b.poll.handlePoll})
+	rt.Handle(ch+"/{channelId}/ws", api.ForSocket(b.auth), api.Methods{"GET": b.ws.handleWS})
+	rt.HandleAdmit("/notifications/{token}", api.ForAnyone, api.Methods{"POST": st.handleCallback}, st.admitCallback)
 }
 
 // Start loads the channels from the queue's records and launches lifetime expiry.
 // Channels that expired while the server was down are deleted at once.
 func (b *Bridge) Start(ctx context.Context) error {
-	if err := b.load(ctx); err != nil {
-		return err
-	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.expireLoop()
-	}()
-	return nil
+	return b.store.start(ctx)
 }
 
 // Drain closes every WebSocket with 1001 and answers pending long polls with an
 // empty list, so the listener can shut down. New connections are refused with 503.
 // Unacknowledged notifications stay queued.
 func (b *Bridge) Drain(ctx context.Context) {
-	b.connMu.Lock()
-	b.draining = true
-	conns := make([]*wsConn, 0, len(b.conns))
-	for w := range b.conns {
-		conns = append(conns, w)
-	}
-	for p := range b.polls {
-		p.end(endDrain)
-	}
-	b.connMu.Unlock()
-	for _, w := range conns {
+	for _, w := range b.conns.drain() {
 		w.stop(closeGoingAway, "server shutting down")
 	}
 }
@@ -142,12 +126,13 @@ const AbortGrace = 2 * time.Second
 // ends first it cuts what they wait on (sockets closed, long-poll answers not yet
 // confirmed left queued) and waits at most AbortGrace more.
 func (b *Bridge) Stop(ctx context.Context) error {
-	defer b.abandonWait()
+	defer b.conns.end()
 	b.Drain(ctx)
-	b.stopOnce.Do(func() { close(b.stopExp) })
+	b.store.stop()
 	done := make(chan struct{})
 	go func() {
-		b.wg.Wait()
+		b.conns.wg.Wait()
+		b.store.wait()
 		close(done)
 	}()
 	select {
@@ -155,8 +140,8 @@ func (b *Bridge) Stop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	b.abandonWait()
-	b.abortConns()
+	b.conns.end()
+	b.conns.abort()
 	select {
 	case <-done:
 		b.log.Warn().Msg("shutdown_timeout reached: channel sockets cut, unconfirmed notifications stay queued")
@@ -166,28 +151,10 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	}
 }
 
-// abortConns closes every tracked WebSocket's socket at once.
-func (b *Bridge) abortConns() {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	for w := range b.conns {
-		w.abort()
-	}
-}
-
 // CallbackDest maps one of our callbackURLs to its channel's queue destination.
 // Scheme and host compare case-insensitively and a trailing slash is ignored.
 func (b *Bridge) CallbackDest(notifyURL string) (string, bool) {
-	n := normalizeURL(notifyURL)
-	token, ok := strings.CutPrefix(n, b.cbBase)
-	if !ok || token == "" || strings.Contains(token, "/") {
-		return "", false
-	}
-	c := b.hub.byToken(token)
-	if c == nil {
-		return "", false
-	}
-	return c.dest(), true
+	return b.store.callbackDest(notifyURL)
 }
 
 // normalizeURL lower-cases scheme and host, drops query, fragment and a trailing slash.
@@ -197,37 +164,4 @@ func normalizeURL(s string) string {
 		return ""
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/")
-}
-
-// track registers a connection or poll unless the bridge is draining; the caller
-// then owns one count of wg.
-func (b *Bridge) track(w *wsConn, p *poller) bool {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	if b.draining {
-		return false
-	}
-	if w != nil {
-		b.conns[w] = struct{}{}
-	}
-	if p != nil {
-		b.polls[p] = struct{}{}
-	}
-	b.wg.Add(1)
-	return true
-}
-
-// isDraining reports whether new connections are refused.
-func (b *Bridge) isDraining() bool {
-	b.connMu.Lock()
-	defer b.connMu.Unlock()
-	return b.draining
-}
-
-func (b *Bridge) untrack(w *wsConn, p *poller) {
-	b.connMu.Lock()
-	delete(b.conns, w)
-	delete(b.polls, p)
-	b.connMu.Unlock()
-	b.wg.Done()
 }

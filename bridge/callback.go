@@ -15,8 +15,8 @@ import (
 // handleCallback takes one notification POSTed to a callbackURL: no token needed
 // (the URL is the capability). It answers 204 only once the notification is durable
 // in the channel's queue.
-func (b *Bridge) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) {
-	c := b.hub.byToken(r.Params["token"])
+func (s *store) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) {
+	c := s.hub.byToken(r.Params["token"])
 	if c == nil {
 		return api.Answer{}, oma.NotFound("callbackURL")
 	}
@@ -29,7 +29,7 @@ func (b *Bridge) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) 
 		return api.Answer{}, rerr
 	}
 	env := oma.Envelope{ContentType: f.ContentType(), Body: body}
-	if rerr := b.appendTo(r, c, env); rerr != nil {
+	if rerr := s.appendTo(r, c, env); rerr != nil {
 		return api.Answer{}, rerr
 	}
 	return api.NoContent(), nil
@@ -37,8 +37,8 @@ func (b *Bridge) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) 
 
 // admitCallback lets a notification's body be read only for a callbackURL that
 // exists: its token is the credential.
-func (b *Bridge) admitCallback(_ *fasthttp.RequestCtx, p api.Params) *oma.RequestError {
-	if b.hub.byToken(p["token"]) == nil {
+func (s *store) admitCallback(_ *fasthttp.RequestCtx, p api.Params) *oma.RequestError {
+	if s.hub.byToken(p["token"]) == nil {
 		return oma.NotFound("callbackURL")
 	}
 	return nil
@@ -58,14 +58,14 @@ func notificationFormat(ctx *fasthttp.RequestCtx) (oma.Format, *oma.RequestError
 }
 
 // appendTo queues env on c unless c is deleted meanwhile (then 404).
-func (b *Bridge) appendTo(ctx context.Context, c *channel, env oma.Envelope) *oma.RequestError {
+func (s *store) appendTo(ctx context.Context, c *channel, env oma.Envelope) *oma.RequestError {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.gone.Load() {
 		return oma.NotFound("callbackURL")
 	}
 	e := queue.Entry{ID: randomHex(16), Dest: c.dest(), Data: env.Marshal()}
-	if _, err := b.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}}); err != nil {
+	if _, err := s.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}}); err != nil {
 		return oma.Unavailable().Because(fmt.Errorf("queue a notification for channel %s: %w", c.st.ID, err))
 	}
 	return nil

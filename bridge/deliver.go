@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // delivered is what one acknowledgement settles: the tags to report to OnSettled
@@ -25,20 +27,30 @@ func (d *delivered) addRun(run []pending) {
 	}
 }
 
-// ackDelivered settles the tags of what was delivered up to seq, then removes it
+// acker acknowledges what the transports delivered.
+type acker struct {
+	q interface {
+		Ack(ctx context.Context, dest string, seq uint64) error
+	}
+	onSettled func(tag string, delivered bool) // nil: nobody listens
+	metrics   *metrics
+	log       zerolog.Logger
+}
+
+// delivered settles the tags of what was delivered up to seq, then removes it
 // and counts it. Settling first: a crash in between delivers again and settles
 // again (the relay ignores a repeated outcome), whereas the other order could
 // forget an outcome.
-func (b *Bridge) ackDelivered(ctx context.Context, dest string, seq uint64, d delivered) {
-	if b.opts.OnSettled != nil {
+func (a *acker) delivered(ctx context.Context, dest string, seq uint64, d delivered) {
+	if a.onSettled != nil {
 		for _, t := range d.tags {
-			b.opts.OnSettled(t, true)
+			a.onSettled(t, true)
 		}
 	}
-	if err := b.q.Ack(ctx, dest, seq); err != nil {
-		b.log.Warn().Err(err).Str("dest", dest).Msg("acknowledging delivered notifications")
+	if err := a.q.Ack(ctx, dest, seq); err != nil {
+		a.log.Warn().Err(err).Str("dest", dest).Msg("acknowledging delivered notifications")
 		return
 	}
-	b.metrics.acks.Inc()
-	b.metrics.deliveredAt(time.Now(), d.enqueued)
+	a.metrics.acks.Inc()
+	a.metrics.deliveredAt(time.Now(), d.enqueued)
 }

@@ -8,6 +8,7 @@ import (
 
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
+	"notifyrelay/queue"
 )
 
 // metrics are the bridge's Prometheus series.
@@ -24,7 +25,9 @@ type metrics struct {
 	latency       prometheus.Observer // notifyrelay_delivery_latency_seconds{kind="channel"}
 }
 
-func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
+// newMetrics registers the bridge's series in reg (nil: none); dests reports the
+// channel queues, for the backlog gauges.
+func newMetrics(reg prometheus.Registerer, dests func(prefix string) []queue.DestStats) (*metrics, error) {
 	m := &metrics{
 		channels: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "notifyrelay_channels",
 			Help: "Notification channels that exist, by channel type."}, []string{"type"}),
@@ -55,12 +58,12 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog",
-		Help: "Notifications queued on all channels, not yet delivered."}, func() float64 { return b.backlog(false) })
+	total := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog",
+		Help: "Notifications queued on all channels, not yet delivered."}, func() float64 { return backlog(dests, false) })
 	worst := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "notifyrelay_channel_backlog_max",
-		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return b.backlog(true) })
+		Help: "Notifications queued on the channel with the largest backlog."}, func() float64 { return backlog(dests, true) })
 	var errs []error
-	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, m.unconfirmed, m.wsUnconfirmed, delivered, latency, backlog, worst} {
+	for _, c := range []prometheus.Collector{m.channels, m.connections, m.frames, m.bytes, m.acks, m.slow, m.unconfirmed, m.wsUnconfirmed, delivered, latency, total, worst} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)
@@ -89,9 +92,9 @@ func (m *metrics) deliveredAt(now time.Time, enqueued []time.Time) {
 }
 
 // backlog sums (or, worst, maximises) the depth of every channel queue.
-func (b *Bridge) backlog(worst bool) float64 {
+func backlog(dests func(prefix string) []queue.DestStats, worst bool) float64 {
 	var total, top int
-	for _, d := range b.q.Dests(destkind.ChannelPrefix) {
+	for _, d := range dests(destkind.ChannelPrefix) {
 		total += d.Depth
 		top = max(top, d.Depth)
 	}

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/config"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -18,6 +20,24 @@ const (
 	endDeleted               // the channel was deleted or expired: 404
 	endDrain                 // the server is stopping: empty list
 )
+
+// pollQueue is what the long-poll transport uses of the queue.
+type pollQueue interface {
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
+	Watch(dest string) (wake <-chan struct{}, stop func())
+}
+
+// pollTransport serves long polls on LongPolling channels and streams their
+// answers (pollAnswer).
+type pollTransport struct {
+	cfg      config.Channels
+	q        pollQueue
+	channels channelStore
+	acks     *acker
+	conns    *connSet
+	metrics  *metrics
+	log      zerolog.Logger
+}
 
 // poller is one waiting long poll.
 type poller struct {
@@ -38,8 +58,8 @@ func (p *poller) end(why int) {
 // notifications of an answer are acknowledged once the response carrying them has
 // been written to the connection (pollAnswer), so the next poll never repeats them;
 // a failed write leaves them queued for the next poll (docs/channels.md).
-func (b *Bridge) handlePoll(r *api.Request) (api.Answer, *oma.RequestError) {
-	c, rerr := b.ownChannel(r)
+func (t *pollTransport) handlePoll(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := t.channels.ownChannel(r)
 	if rerr == nil && c.st.Type != oma.ChannelLongPolling {
 		rerr = oma.NotFound(api.RequestPath(r.RequestCtx))
 	}
@@ -51,15 +71,15 @@ func (b *Bridge) handlePoll(r *api.Request) (api.Answer, *oma.RequestError) {
 	}
 	p := &poller{ended: make(chan int, 1)}
 	pollFormat(r, p)
-	if !b.track(nil, p) {
+	if !t.conns.track(nil, p) {
 		return api.Answer{}, oma.Unavailable()
 	}
-	defer b.untrack(nil, p)
-	b.metrics.connected("poll", 1)
-	defer b.metrics.connected("poll", -1)
-	b.startPoll(r, c, p)
+	defer t.conns.untrack(nil, p)
+	t.metrics.connected("poll", 1)
+	defer t.metrics.connected("poll", -1)
+	t.startPoll(r, c, p)
 	defer c.endPoll(p)
-	return b.waitPoll(r.RequestCtx, c, p)
+	return t.waitPoll(r.RequestCtx, c, p)
 }
 
 func checkPollBody(ctx *fasthttp.RequestCtx) *oma.RequestError {
@@ -113,15 +133,15 @@ func acceptAllows(accept string) (allowsJSON, allowsXML, named bool) {
 
 // startPoll makes p the channel's poll (ending an older one with 409) and restarts
 // the channel's lifetime.
-func (b *Bridge) startPoll(ctx context.Context, c *channel, p *poller) {
+func (t *pollTransport) startPoll(ctx context.Context, c *channel, p *poller) {
 	c.mu.Lock()
 	if c.poll != nil {
 		c.poll.end(endSuperseded)
 	}
 	c.poll = p
 	c.mu.Unlock()
-	if _, err := b.refresh(ctx, c, 0); err != nil {
-		b.log.Warn().Err(err).Str("channel", c.st.ID).Msg("refreshing lifetime on poll")
+	if _, err := t.channels.refresh(ctx, c, 0); err != nil {
+		t.log.Warn().Err(err).Str("channel", c.st.ID).Msg("refreshing lifetime on poll")
 	}
 }
 
@@ -143,29 +163,29 @@ func (c *channel) inFlight() <-chan struct{} {
 // waitPoll answers as soon as something is pending, or empty at the poll timeout.
 // While an earlier answer is still being written it waits for its outcome, so it
 // neither repeats that answer nor skips it if the write fails.
-func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
-	wake, stop := b.q.Watch(c.dest())
+func (t *pollTransport) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
+	wake, stop := t.q.Watch(c.dest())
 	defer stop()
-	timer := time.NewTimer(b.cfg.PollTimeout.D())
+	timer := time.NewTimer(t.cfg.PollTimeout.D())
 	defer timer.Stop()
 	for {
 		busy := c.inFlight()
 		if busy == nil {
-			es, err := b.q.Read(ctx, c.dest(), 0, min(c.st.MaxNotifications, pollPage))
+			es, err := t.q.Read(ctx, c.dest(), 0, min(c.st.MaxNotifications, pollPage))
 			if err != nil {
-				return b.failedRead(ctx, c, p)
+				return t.failedRead(ctx, c, p)
 			}
 			if len(es) > 0 {
-				return b.answerPoll(ctx, c, p, es)
+				return t.answerPoll(ctx, c, p, es)
 			}
 		}
 		select {
 		case <-wake:
 		case <-busy: // nil, and so never ready, when nothing is in flight
 		case why := <-p.ended:
-			return b.endedPoll(ctx, c, p, why)
+			return t.endedPoll(ctx, c, p, why)
 		case <-timer.C:
-			return b.writeEmpty(c, p)
+			return t.writeEmpty(c, p)
 		}
 	}
 }
@@ -173,23 +193,23 @@ func (b *Bridge) waitPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.
 // failedRead answers a poll whose Read failed: as ended when it was (a drain ends
 // polls and then the server's shutdown cancels their requests, failing the Read),
 // else 503.
-func (b *Bridge) failedRead(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
+func (t *pollTransport) failedRead(ctx *fasthttp.RequestCtx, c *channel, p *poller) (api.Answer, *oma.RequestError) {
 	select {
 	case why := <-p.ended:
-		return b.endedPoll(ctx, c, p, why)
+		return t.endedPoll(ctx, c, p, why)
 	default:
 		return api.Answer{}, oma.Unavailable()
 	}
 }
 
-func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why int) (api.Answer, *oma.RequestError) {
+func (t *pollTransport) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why int) (api.Answer, *oma.RequestError) {
 	switch why {
 	case endSuperseded:
 		return api.Answer{}, oma.PollSuperseded()
 	case endDeleted:
 		return api.Answer{}, oma.NotFound(api.RequestPath(ctx))
 	}
-	return b.writeEmpty(c, p)
+	return t.writeEmpty(c, p)
 }
 
 // answerPoll streams the pending notifications of the head's format, up to
@@ -198,7 +218,7 @@ func (b *Bridge) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, why 
 // be one Accept allows, else 406 (nothing is consumed: a poll that accepts it gets
 // it). A poll superseded since its Read answers 409 and sends nothing, so only the
 // channel's current poll ever sends.
-func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) (api.Answer, *oma.RequestError) {
+func (t *pollTransport) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) (api.Answer, *oma.RequestError) {
 	first := decode(es[0])
 	if p.only && first.format != p.format {
 		return api.Answer{}, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept")))
@@ -207,11 +227,11 @@ func (b *Bridge) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es 
 	if !ok {
 		return api.Answer{}, oma.PollSuperseded()
 	}
-	a := &pollAnswer{b: b, c: c, conn: ctx.Conn(), f: first.format, max: c.st.MaxNotifications,
-		maxBytes: int(b.cfg.MaxAnswerBytes), http10: !ctx.Request.Header.IsHTTP11(), done: done}
+	a := &pollAnswer{t: t, c: c, conn: ctx.Conn(), f: first.format, max: c.st.MaxNotifications,
+		maxBytes: int(t.cfg.MaxAnswerBytes), http10: !ctx.Request.Header.IsHTTP11(), done: done}
 	a.start(first, es[1:])
-	b.wg.Add(1) // until the answer settles, after the handler returned
-	size := -1  // chunked: see pollAnswer
+	t.conns.wg.Add(1) // until the answer settles, after the handler returned
+	size := -1        // chunked: see pollAnswer
 	if a.http10 {
 		size = a.bufferAll()
 	}
@@ -241,13 +261,13 @@ func (c *channel) endAnswer(done chan struct{}) {
 
 // writeEmpty answers an empty list: in the format Accept names, else in the
 // create request's.
-func (b *Bridge) writeEmpty(c *channel, p *poller) (api.Answer, *oma.RequestError) {
+func (t *pollTransport) writeEmpty(c *channel, p *poller) (api.Answer, *oma.RequestError) {
 	f := formatOf(c.st.Format)
 	if p.named {
 		f = p.format
 	}
 	body := oma.MarshalNotificationList(f, nil)
-	b.metrics.sent("poll", 1, len(body))
+	t.metrics.sent("poll", 1, len(body))
 	return api.Answer{Status: fasthttp.StatusOK, Body: body, ContentType: f.ContentType()}, nil
 }
 

@@ -67,7 +67,7 @@ func TestLongPolling(t *testing.T) {
 }
 
 func (s *server) waitingPoll(ch chanDoc) bool {
-	c := s.b.hub.get(idOf(ch))
+	c := s.b.store.hub.get(idOf(ch))
 	if c == nil {
 		return false
 	}
@@ -81,7 +81,7 @@ func TestLongPollSupersededAndDeleted(t *testing.T) {
 	ch := s.create("LongPolling", "")
 	first := s.pollAsync(ch.ChannelData.ChannelURL)
 	eventually(t, "first poll waiting", func() bool { return s.waitingPoll(ch) })
-	c := s.b.hub.get(idOf(ch))
+	c := s.b.store.hub.get(idOf(ch))
 	c.mu.Lock()
 	firstPoller := c.poll
 	c.mu.Unlock()
@@ -114,9 +114,9 @@ func TestLongPollXMLAndLifetimeReset(t *testing.T) {
 	}
 	res := h.Get("Location")
 	id := res[strings.LastIndexByte(res, '/')+1:]
-	c := s.b.hub.get(id)
-	s.b.hub.refresh(c, 50, time.Now().Add(-40*time.Second)) // 10 s left
-	cb := c.st.callback(s.b)
+	c := s.b.store.hub.get(id)
+	s.b.store.hub.refresh(c, 50, time.Now().Add(-40*time.Second)) // 10 s left
+	cb := c.st.callback(s.b.store)
 	if st, _, body := s.do("POST", cb, "application/xml", `<?xml version="1.0"?><x:n xmlns:x="urn:x">1</x:n>`); st != 204 {
 		t.Fatalf("notify: %d %s", st, body)
 	}
@@ -165,7 +165,7 @@ func TestLongPollAnswerNotWrittenStaysQueued(t *testing.T) {
 	s := startServer(t, nil)
 	ch := s.create("LongPolling", "")
 	s.appendTagged(t, ch, "n1")
-	c := s.b.hub.get(idOf(ch))
+	c := s.b.store.hub.get(idOf(ch))
 	p := &poller{ended: make(chan int, 1)}
 	c.mu.Lock()
 	c.poll = p
@@ -177,8 +177,8 @@ func TestLongPollAnswerNotWrittenStaysQueued(t *testing.T) {
 	if _, again := c.beginAnswer(p); again {
 		t.Fatal("two answers in flight on one channel")
 	}
-	s.b.wg.Add(1)
-	a := &pollAnswer{b: s.b, c: c, out: []byte("xy"), seq: 1, done: done}
+	s.b.conns.wg.Add(1)
+	a := &pollAnswer{t: s.b.poll, c: c, out: []byte("xy"), seq: 1, done: done}
 	buf := make([]byte, 1)
 	_, _ = a.Read(buf) // part of the body went out, then the write failed
 	_ = a.CloseWithError(io.ErrClosedPipe)

@@ -28,7 +28,7 @@ const pollPage = 16
 // for the next poll (at least once; see docs/channels.md). HTTP/1.0 clients, who
 // cannot read chunks, get the body with a Content-Length, acknowledged once written.
 type pollAnswer struct {
-	b        *Bridge
+	t        *pollTransport
 	c        *channel
 	conn     net.Conn
 	f        oma.Format
@@ -103,7 +103,7 @@ func (a *pollAnswer) take() (pending, bool) {
 // likely holds, judging by the size of the notifications so far.
 func (a *pollAnswer) readPage() bool {
 	want := min(pollPage, a.max-a.n, max(1, (a.maxBytes-a.size)/max(1, a.size/a.n)))
-	es, err := a.b.q.Read(a.b.ctx(), a.c.dest(), a.seq, want)
+	es, err := a.t.q.Read(a.t.conns.life, a.c.dest(), a.seq, want)
 	if err != nil || len(es) == 0 {
 		return false
 	}
@@ -128,7 +128,7 @@ func (a *pollAnswer) finish(written bool) {
 			return
 		}
 		w, _ := WrittenBytes(a.conn)
-		go a.confirm(w + 1) // owned by b.wg, counted when the answer began
+		go a.confirm(w + 1) // owned by the conns' wg, counted when the answer began
 	})
 }
 
@@ -137,21 +137,21 @@ func (a *pollAnswer) finish(written bool) {
 // Where that cannot be known (not Linux, a connection that does not count its
 // bytes) the answer counts as received once written.
 func (a *pollAnswer) confirm(atLeast int64) {
-	err := WaitReceived(a.b.stopping, a.conn, atLeast, a.b.cfg.WriteTimeout.D())
+	err := WaitReceived(a.t.conns.life, a.conn, atLeast, a.t.cfg.WriteTimeout.D())
 	if err != nil && !errors.Is(err, ErrUnconfirmable) {
-		a.b.log.Debug().Err(err).Str("channel", a.c.st.ID).Msg("long-poll answer not confirmed; it stays queued")
-		a.b.metrics.unconfirmed.Inc()
+		a.t.log.Debug().Err(err).Str("channel", a.c.st.ID).Msg("long-poll answer not confirmed; it stays queued")
+		a.t.metrics.unconfirmed.Inc()
 	}
 	a.settle(err == nil || errors.Is(err, ErrUnconfirmable))
 }
 
 func (a *pollAnswer) settle(received bool) {
 	if received {
-		a.b.ackDelivered(a.b.ctx(), a.c.dest(), a.seq, a.delivered)
-		a.b.metrics.sent("poll", 1, a.sent)
+		a.t.acks.delivered(a.t.conns.life, a.c.dest(), a.seq, a.delivered)
+		a.t.metrics.sent("poll", 1, a.sent)
 	}
 	a.c.endAnswer(a.done)
-	a.b.wg.Done()
+	a.t.conns.wg.Done()
 }
 
 // bufferAll turns the stream into one body (HTTP/1.0 needs its length up front);

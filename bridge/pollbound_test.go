@@ -122,16 +122,16 @@ func TestStopBoundedAfterShutdownTimeout(t *testing.T) {
 	}
 	defer c.Close()
 	eventually(t, "the socket served", func() bool {
-		s.b.connMu.Lock()
-		defer s.b.connMu.Unlock()
-		return len(s.b.conns) == 1
+		s.b.conns.mu.Lock()
+		defer s.b.conns.mu.Unlock()
+		return len(s.b.conns.socks) == 1
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := s.b.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v (goroutines not waited for)", err)
 	}
-	if depth := s.q.DestStats(s.b.hub.get(idOf(ch)).dest()).Depth; depth == 0 {
+	if depth := s.q.DestStats(s.b.store.hub.get(idOf(ch)).dest()).Depth; depth == 0 {
 		t.Fatal("notifications the client never read were counted delivered")
 	}
 }

@@ -45,12 +45,12 @@ func (receiptTimeout) Temporary() bool { return true }
 // where receipt cannot be known, else once the client received it.
 func (w *wsConn) flushed(seq uint64, done delivered) error {
 	if !w.receipt {
-		w.b.ackDelivered(w.b.ctx(), w.ch.dest(), seq, done)
+		w.t.acks.delivered(w.t.conns.life, w.ch.dest(), seq, done)
 		return nil
 	}
 	end, _ := WrittenBytes(w.out.Conn)
 	w.unconf = append(w.unconf, unconfirmed{end: end, seq: seq, done: done,
-		by: time.Now().Add(w.b.cfg.WriteTimeout.D())})
+		by: time.Now().Add(w.t.cfg.WriteTimeout.D())})
 	switch n := len(w.unconf); {
 	case n >= maxUnconfirmed:
 		return w.awaitReceipt(maxUnconfirmed-1, nil, time.Time{})
@@ -97,7 +97,7 @@ func (w *wsConn) ackBatches(n int) {
 		done.tags = append(done.tags, u.done.tags...)
 		done.enqueued = append(done.enqueued, u.done.enqueued...)
 	}
-	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), w.unconf[n-1].seq, done)
+	w.t.acks.delivered(w.t.conns.life, w.ch.dest(), w.unconf[n-1].seq, done)
 	rest := copy(w.unconf, w.unconf[n:])
 	clear(w.unconf[rest:])
 	w.unconf = w.unconf[:rest]
@@ -123,7 +123,7 @@ func (w *wsConn) awaitReceipt(left int, wake <-chan struct{}, limit time.Time) e
 		select {
 		case <-wake:
 			return nil
-		case <-w.b.stopping.Done():
+		case <-w.t.conns.life.Done():
 			return ErrNotReceived
 		case <-t.C:
 		}
@@ -148,8 +148,8 @@ func (w *wsConn) leaveUnconfirmed() {
 		n += len(u.done.enqueued)
 	}
 	if n > 0 {
-		w.b.metrics.wsUnconfirmed.Add(float64(n))
-		w.b.log.Debug().Str("channel", w.ch.st.ID).Int("notifications", n).
+		w.t.metrics.wsUnconfirmed.Add(float64(n))
+		w.t.log.Debug().Str("channel", w.ch.st.ID).Int("notifications", n).
 			Msg("OMA-mode frames not acknowledged by the client's TCP stack; they stay queued")
 	}
 	w.unconf = nil

@@ -20,18 +20,18 @@ const (
 	maxMaxNotifications     = 1024
 )
 
-func (b *Bridge) channelsURL(user string) string {
-	return b.base + "/notificationchannel/v1/" + api.EscapeID(user) + "/channels"
+func (s *store) channelsURL(user string) string {
+	return s.base + "/notificationchannel/v1/" + api.EscapeID(user) + "/channels"
 }
 
 // document renders st as the client sees it: lifetime is the remaining seconds.
-func (b *Bridge) document(st state, now time.Time) oma.NotificationChannel {
-	res := b.channelsURL(st.User) + "/" + st.ID
+func (s *store) document(st state, now time.Time) oma.NotificationChannel {
+	res := s.channelsURL(st.User) + "/" + st.ID
 	d := oma.NotificationChannel{
 		ClientCorrelator: st.Correlator, ApplicationTag: st.AppTag, ChannelType: st.Type,
 		MaxNotifications: st.MaxNotifications,
 		ChannelLifetime:  int(math.Ceil(st.Expires.Sub(now).Seconds())),
-		CallbackURL:      st.callback(b),
+		CallbackURL:      st.callback(s),
 		ResourceURL:      res,
 	}
 	if d.ChannelLifetime < 0 {
@@ -46,7 +46,7 @@ func (b *Bridge) document(st state, now time.Time) oma.NotificationChannel {
 }
 
 // callback is st's callbackURL.
-func (st state) callback(b *Bridge) string { return b.base + "/notifications/" + st.Token }
+func (st state) callback(s *store) string { return s.base + "/notifications/" + st.Token }
 
 func wsScheme(u string) string {
 	if rest, ok := strings.CutPrefix(u, "https://"); ok {
@@ -56,11 +56,11 @@ func wsScheme(u string) string {
 }
 
 // grant is the lifetime given for an asked one (0: none asked).
-func (b *Bridge) grant(asked int) int {
+func (s *store) grant(asked int) int {
 	if asked <= 0 {
-		return b.cfg.DefaultLifetime
+		return s.cfg.DefaultLifetime
 	}
-	return min(asked, b.cfg.MaxLifetime)
+	return min(asked, s.cfg.MaxLifetime)
 }
 
 // parseCreate reads a create request in XML, JSON or form encoding.
@@ -103,7 +103,7 @@ func parseCreateForm(a *fasthttp.Args) (oma.NotificationChannel, oma.Format, *om
 	return nc, oma.JSON, nil
 }
 
-func (b *Bridge) handleCreate(r *api.Request) (api.Answer, *oma.RequestError) {
+func (s *store) handleCreate(r *api.Request) (api.Answer, *oma.RequestError) {
 	nc, reqFormat, rerr := parseCreate(r.RequestCtx)
 	if rerr != nil {
 		return api.Answer{}, rerr
@@ -114,98 +114,98 @@ func (b *Bridge) handleCreate(r *api.Request) (api.Answer, *oma.RequestError) {
 	if nc.MaxNotifications > maxMaxNotifications {
 		nc.MaxNotifications = maxMaxNotifications
 	}
-	st, status, rerr := b.create(r, r.User, nc, reqFormat)
+	st, status, rerr := s.create(r, r.User, nc, reqFormat)
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	doc := b.document(st, time.Now())
+	doc := s.document(st, time.Now())
 	return api.Answer{Status: status, Body: doc.Marshal(r.Format), Location: doc.ResourceURL}, nil
 }
 
 // create makes the channel durable, or answers a repeated clientCorrelator.
-func (b *Bridge) create(ctx context.Context, user string, nc oma.NotificationChannel, f oma.Format) (state, int, *oma.RequestError) {
+func (s *store) create(ctx context.Context, user string, nc oma.NotificationChannel, f oma.Format) (state, int, *oma.RequestError) {
 	fp := fmt.Sprintf("%s|%s|%d|%d", nc.ChannelType, nc.ApplicationTag, nc.MaxNotifications, nc.ChannelLifetime)
-	b.createMu.Lock()
-	defer b.createMu.Unlock()
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
 	if nc.ClientCorrelator != "" {
-		if c := b.hub.byCorrelator(user, nc.ClientCorrelator); c != nil {
-			st := b.hub.snapshot(c)
+		if c := s.hub.byCorrelator(user, nc.ClientCorrelator); c != nil {
+			st := s.hub.snapshot(c)
 			if st.Fingerprint != fp {
 				return st, 0, oma.DuplicateCorrelator(nc.ClientCorrelator)
 			}
 			return st, fasthttp.StatusCreated, nil
 		}
 	}
-	if max := b.opts.Config.Limits.MaxChannelsPerUser; max > 0 && b.hub.owned(user) >= max {
+	if max := s.maxPerUser; max > 0 && s.hub.owned(user) >= max {
 		return state{}, 0, oma.Forbidden(fmt.Sprintf("at most %d notification channels per user (limits.max_channels_per_user)", max))
 	}
 	maxN := nc.MaxNotifications
 	if maxN == 0 {
 		maxN = defaultMaxNotifications
 	}
-	lifetime := b.grant(nc.ChannelLifetime)
+	lifetime := s.grant(nc.ChannelLifetime)
 	st := state{ID: randomHex(8), User: user, Type: nc.ChannelType, Format: f.String(),
 		Correlator: nc.ClientCorrelator, AppTag: nc.ApplicationTag, Fingerprint: fp,
 		MaxNotifications: maxN, Lifetime: lifetime, Token: randomHex(16),
 		Expires: time.Now().Add(time.Duration(lifetime) * time.Second)}
-	if err := b.save(ctx, st); err != nil {
+	if err := s.save(ctx, st); err != nil {
 		return st, 0, oma.Unavailable().Because(fmt.Errorf("create channel: %w", err))
 	}
-	b.hub.add(&channel{st: st})
-	b.metrics.channelAdded(st.Type)
+	s.hub.add(&channel{st: st})
+	s.metrics.channelAdded(st.Type)
 	return st, fasthttp.StatusCreated, nil
 }
 
 // ownChannel finds the request's {channelId} among its user's channels.
-func (b *Bridge) ownChannel(r *api.Request) (*channel, *oma.RequestError) {
-	return b.channelOf(r.RequestCtx, r.User, r.Params["channelId"])
+func (s *store) ownChannel(r *api.Request) (*channel, *oma.RequestError) {
+	return s.channelOf(r.RequestCtx, r.User, r.Params["channelId"])
 }
 
-func (b *Bridge) channelOf(ctx *fasthttp.RequestCtx, user, id string) (*channel, *oma.RequestError) {
-	c := b.hub.get(id)
+func (s *store) channelOf(ctx *fasthttp.RequestCtx, user, id string) (*channel, *oma.RequestError) {
+	c := s.hub.get(id)
 	if c == nil || c.st.User != user {
 		return nil, oma.NotFound(api.RequestPath(ctx))
 	}
 	return c, nil
 }
 
-func (b *Bridge) handleList(r *api.Request) (api.Answer, *oma.RequestError) {
+func (s *store) handleList(r *api.Request) (api.Answer, *oma.RequestError) {
 	now := time.Now()
 	var docs []oma.NotificationChannel
-	for _, st := range b.hub.list(r.User) {
-		docs = append(docs, b.document(st, now))
+	for _, st := range s.hub.list(r.User) {
+		docs = append(docs, s.document(st, now))
 	}
-	return api.OK(oma.MarshalNotificationChannelList(r.Format, docs, b.channelsURL(r.User))), nil
+	return api.OK(oma.MarshalNotificationChannelList(r.Format, docs, s.channelsURL(r.User))), nil
 }
 
-func (b *Bridge) handleRead(r *api.Request) (api.Answer, *oma.RequestError) {
-	c, rerr := b.ownChannel(r)
+func (s *store) handleRead(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := s.ownChannel(r)
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	return api.OK(b.document(b.hub.snapshot(c), time.Now()).Marshal(r.Format)), nil
+	return api.OK(s.document(s.hub.snapshot(c), time.Now()).Marshal(r.Format)), nil
 }
 
-func (b *Bridge) handleDelete(r *api.Request) (api.Answer, *oma.RequestError) {
-	c, rerr := b.ownChannel(r)
+func (s *store) handleDelete(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := s.ownChannel(r)
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	b.deleteChannel(r, c, "deleted by its user")
+	s.deleteChannel(r, c, "deleted by its user")
 	return api.NoContent(), nil
 }
 
-func (b *Bridge) handleLifetimeGet(r *api.Request) (api.Answer, *oma.RequestError) {
-	c, rerr := b.ownChannel(r)
+func (s *store) handleLifetimeGet(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := s.ownChannel(r)
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	doc := b.document(b.hub.snapshot(c), time.Now())
+	doc := s.document(s.hub.snapshot(c), time.Now())
 	return api.OK(oma.MarshalChannelLifetime(r.Format, doc.ChannelLifetime)), nil
 }
 
-func (b *Bridge) handleLifetimePut(r *api.Request) (api.Answer, *oma.RequestError) {
-	c, rerr := b.ownChannel(r)
+func (s *store) handleLifetimePut(r *api.Request) (api.Answer, *oma.RequestError) {
+	c, rerr := s.ownChannel(r)
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
@@ -217,7 +217,7 @@ func (b *Bridge) handleLifetimePut(r *api.Request) (api.Answer, *oma.RequestErro
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	granted, err := b.refresh(r, c, b.grant(asked))
+	granted, err := s.refresh(r, c, s.grant(asked))
 	if err != nil {
 		return api.Answer{}, oma.Unavailable().Because(fmt.Errorf("refresh channel lifetime: %w", err))
 	}

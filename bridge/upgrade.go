@@ -65,7 +65,7 @@ func upgradeRequest(ctx *fasthttp.RequestCtx, proto string) *http.Request {
 var wrapRawConn func(net.Conn) net.Conn
 
 // upgrade hijacks the connection and hands the socket to w on its own goroutine.
-func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
+func (t *wsTransport) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 	req := upgradeRequest(ctx, proto)
 	u := &websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -98,7 +98,7 @@ func (b *Bridge) upgrade(ctx *fasthttp.RequestCtx, w *wsConn, proto string) {
 			_ = raw.Close()
 			return
 		}
-		if !b.track(w, nil) { // draining since the handshake
+		if !t.conns.track(w, nil) { // draining since the handshake
 			w.ch.detach(w)
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(closeGoingAway, "server shutting down"), time.Now().Add(closeGrace))

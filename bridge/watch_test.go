@@ -15,9 +15,8 @@ import (
 func TestWatchWithoutFuncWatcher(t *testing.T) {
 	q := queue.NewMemory(zerolog.Nop())
 	defer q.Close()
-	b := &Bridge{q: struct{ queue.Engine }{q}} // hides WatchFunc
 	woken := make(chan struct{}, 1)
-	stop := b.watch("c:x", func() {
+	stop := watch(struct{ queue.Engine }{q}, "c:x", func() { // hides WatchFunc
 		select {
 		case woken <- struct{}{}:
 		default:

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -12,10 +11,6 @@ import (
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
-
-// ctx is the context of queue calls made by connections: they are bounded by the
-// queue itself (Close fails them), not by a request.
-func (b *Bridge) ctx() context.Context { return context.Background() }
 
 // sent is one notification written in acknowledged mode and not yet acknowledged.
 type sent struct {
@@ -123,12 +118,12 @@ func (w *wsConn) writeWork(work uint8) error {
 	}
 	if work&workPing != 0 {
 		w.ping.Reset(pingPeriod)
-		if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.b.cfg.WriteTimeout.D())); err != nil {
+		if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.t.cfg.WriteTimeout.D())); err != nil {
 			return err
 		}
 	}
 	// The in-memory depth spares an idle socket a disk read.
-	if work&workQueue == 0 || (w.b.q.DestStats(w.ch.dest()).Depth == 0 && w.ackReq.Load() == 0) {
+	if work&workQueue == 0 || (w.t.q.DestStats(w.ch.dest()).Depth == 0 && w.ackReq.Load() == 0) {
 		return nil
 	}
 	var err error
@@ -158,8 +153,8 @@ func (w *wsConn) failed(err error) {
 	var ne net.Error
 	w.broken = true
 	if errors.As(err, &ne) && ne.Timeout() {
-		w.b.metrics.slow.Inc()
-		w.b.log.Info().Str("channel", w.ch.st.ID).Msg("slow WebSocket client disconnected")
+		w.t.metrics.slow.Inc()
+		w.t.log.Info().Str("channel", w.ch.st.ID).Msg("slow WebSocket client disconnected")
 		w.stop(closeTryLater, "client too slow: reconnect to resume")
 	} else {
 		w.stop(closeNormal, "")
@@ -192,7 +187,7 @@ func (w *wsConn) sendClose(wait time.Duration) {
 
 // write hands a frame to the socket's batch (see doWork).
 func (w *wsConn) write(frame []byte) error {
-	if err := w.conn.SetWriteDeadline(time.Now().Add(w.b.cfg.WriteTimeout.D())); err != nil {
+	if err := w.conn.SetWriteDeadline(time.Now().Add(w.t.cfg.WriteTimeout.D())); err != nil {
 		return err
 	}
 	if err := w.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
@@ -205,9 +200,9 @@ func (w *wsConn) write(frame []byte) error {
 
 // flush sends the batch and counts its frames as sent.
 func (w *wsConn) flush() error {
-	err := w.out.flush(w.b.cfg.WriteTimeout.D())
+	err := w.out.flush(w.t.cfg.WriteTimeout.D())
 	if err == nil {
-		w.b.metrics.sent(w.mode(), w.heldFrames, w.heldBytes)
+		w.t.metrics.sent(w.mode(), w.heldFrames, w.heldBytes)
 	}
 	w.heldFrames, w.heldBytes = 0, 0
 	return err
@@ -226,9 +221,9 @@ func (w *wsConn) flushHold() error {
 // acknowledges nothing of its batch: the notifications may come again, never go
 // missing.
 func (w *wsConn) pumpOMA(cursor uint64) (uint64, error) {
-	dest, max := w.ch.dest(), w.b.cfg.SendBuffer
+	dest, max := w.ch.dest(), w.t.cfg.SendBuffer
 	for {
-		es, err := w.b.q.Read(w.b.ctx(), dest, cursor, max)
+		es, err := w.t.q.Read(w.t.conns.life, dest, cursor, max)
 		if err != nil || len(es) == 0 {
 			return cursor, err
 		}
@@ -279,7 +274,7 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 	inflight = w.applyAcks(inflight)
 	dest := w.ch.dest()
 	for room := w.window - len(inflight); room > 0; room = w.window - len(inflight) {
-		es, err := w.b.q.Read(w.b.ctx(), dest, cursor, min(room, w.b.cfg.SendBuffer))
+		es, err := w.t.q.Read(w.t.conns.life, dest, cursor, min(room, w.t.cfg.SendBuffer))
 		if err != nil || len(es) == 0 {
 			return inflight, cursor, err
 		}
@@ -318,18 +313,18 @@ func (w *wsConn) applyAcks(inflight []sent) []sent {
 	for _, s := range inflight[:n] {
 		done.add(s.tag, s.enqueued)
 	}
-	w.b.ackDelivered(w.b.ctx(), w.ch.dest(), a, done)
+	w.t.acks.delivered(w.t.conns.life, w.ch.dest(), a, done)
 	return append(inflight[:0], inflight[n:]...)
 }
 
 // watch calls fn whenever something is appended to dest, without a goroutine when
 // the queue engine can (queue.FuncWatcher). The returned stop waits for the
 // fallback goroutine.
-func (b *Bridge) watch(dest string, fn func()) (stop func()) {
-	if fw, ok := b.q.(queue.FuncWatcher); ok {
+func watch(q socketQueue, dest string, fn func()) (stop func()) {
+	if fw, ok := q.(queue.FuncWatcher); ok {
 		return fw.WatchFunc(dest, fn)
 	}
-	wake, stopWatch := b.q.Watch(dest)
+	wake, stopWatch := q.Watch(dest)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -9,10 +10,13 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"notifyrelay/api"
+	"notifyrelay/config"
 	"notifyrelay/oma"
+	"notifyrelay/queue"
 )
 
 // The two subprotocols of a channel WebSocket (docs/api.md §4.2).
@@ -41,43 +45,73 @@ const (
 // socket holds none.
 var writeBuffers sync.Pool
 
+// socketQueue is what the WebSocket transport uses of the queue: a channel's
+// depth, its entries, and a wake-up when more come (a callback when the engine is
+// a queue.FuncWatcher).
+type socketQueue interface {
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
+	DestStats(dest string) queue.DestStats
+	Watch(dest string) (wake <-chan struct{}, stop func())
+}
+
+// channelStore is what the transports use of the channel store.
+type channelStore interface {
+	// ownChannel finds the request's {channelId} among its user's channels.
+	ownChannel(r *api.Request) (*channel, *oma.RequestError)
+	// refresh restarts c's lifetime durably and returns the lifetime in force.
+	refresh(ctx context.Context, c *channel, lifetime int) (int, error)
+}
+
+// wsTransport serves channel WebSockets: the handshake, the upgrade, and each
+// socket's reader and writer (wsConn).
+type wsTransport struct {
+	cfg      config.Channels
+	public   string // public_url: its origin is always allowed
+	q        socketQueue
+	channels channelStore
+	acks     *acker
+	conns    *connSet
+	metrics  *metrics
+	log      zerolog.Logger
+}
+
 // handleWS checks the handshake (401, 403, 404, 400 before any upgrade) and
 // upgrades. The fasthttp hijack goroutine becomes the connection's reader.
-func (b *Bridge) handleWS(r *api.Request) (api.Answer, *oma.RequestError) {
+func (t *wsTransport) handleWS(r *api.Request) (api.Answer, *oma.RequestError) {
 	ctx := r.RequestCtx
-	c, proto, window, rerr := b.checkHandshake(r)
+	c, proto, window, rerr := t.checkHandshake(r)
 	if rerr == nil {
 		rerr = checkUpgrade(ctx)
 	}
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	w := &wsConn{b: b, ch: c, ack: proto == ProtocolAck, window: window,
+	w := &wsConn{t: t, ch: c, ack: proto == ProtocolAck, window: window,
 		ctl: make(chan []byte, 4), writerDone: make(chan struct{}), wake: make(chan struct{}, 1)}
-	if b.isDraining() {
+	if t.conns.isDraining() {
 		return api.Answer{}, oma.Unavailable()
 	}
-	b.upgrade(ctx, w, proto)
+	t.upgrade(ctx, w, proto)
 	return api.Handled(), nil
 }
 
-func (b *Bridge) checkHandshake(r *api.Request) (*channel, string, int, *oma.RequestError) {
+func (t *wsTransport) checkHandshake(r *api.Request) (*channel, string, int, *oma.RequestError) {
 	ctx := r.RequestCtx
-	c, rerr := b.ownChannel(r)
+	c, rerr := t.channels.ownChannel(r)
 	if rerr == nil && c.st.Type != oma.ChannelWebSockets {
 		rerr = oma.NotFound(api.RequestPath(ctx))
 	}
 	if rerr != nil {
 		return nil, "", 0, rerr
 	}
-	if !b.originAllowed(string(ctx.Request.Header.Peek("Origin"))) {
+	if !t.originAllowed(string(ctx.Request.Header.Peek("Origin"))) {
 		return nil, "", 0, oma.Forbidden("origin not allowed")
 	}
 	proto := pickProtocol(string(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")))
 	if proto == "" {
 		return nil, "", 0, oma.InvalidValue("Sec-WebSocket-Protocol", ProtocolOMA, ProtocolAck)
 	}
-	window, rerr := b.window(ctx)
+	window, rerr := t.window(ctx)
 	return c, proto, window, rerr
 }
 
@@ -91,29 +125,29 @@ func pickProtocol(header string) string {
 }
 
 // window is ?window= (acknowledged mode), capped at channels.max_window.
-func (b *Bridge) window(ctx *fasthttp.RequestCtx) (int, *oma.RequestError) {
+func (t *wsTransport) window(ctx *fasthttp.RequestCtx) (int, *oma.RequestError) {
 	s := string(ctx.QueryArgs().Peek("window"))
 	if s == "" {
-		return b.cfg.Window, nil
+		return t.cfg.Window, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
 		return 0, oma.InvalidInput("window")
 	}
-	return min(n, b.cfg.MaxWindow), nil
+	return min(n, t.cfg.MaxWindow), nil
 }
 
 // originAllowed: no Origin (not a browser), public_url's own origin, or a listed one.
-func (b *Bridge) originAllowed(origin string) bool {
+func (t *wsTransport) originAllowed(origin string) bool {
 	if origin == "" {
 		return true
 	}
 	o := normalizeURL(origin)
-	pub, err := url.Parse(b.opts.Config.Public())
+	pub, err := url.Parse(t.public)
 	if err == nil && o == strings.ToLower(pub.Scheme+"://"+pub.Host) {
 		return true
 	}
-	for _, a := range b.cfg.AllowedOrigins {
+	for _, a := range t.cfg.AllowedOrigins {
 		if a == "*" || normalizeURL(a) == o {
 			return true
 		}
@@ -124,7 +158,7 @@ func (b *Bridge) originAllowed(origin string) bool {
 // wsConn is one channel WebSocket: the hijack goroutine reads (serve); a writer
 // goroutine runs only while there is something to write (kick).
 type wsConn struct {
-	b      *Bridge
+	t      *wsTransport
 	ch     *channel
 	conn   *websocket.Conn
 	out    *batchConn // the socket under conn
@@ -178,26 +212,26 @@ func (w *wsConn) stop(code int, text string) {
 // fasthttp skips the handler when it cannot hijack, and a count taken earlier
 // would then never be given back (Stop would wait for its timeout).
 func (w *wsConn) serve(conn *websocket.Conn) {
-	b := w.b
-	defer b.untrack(w, nil)
+	t := w.t
+	defer t.conns.untrack(w, nil)
 	defer conn.Close()
 	w.conn = conn
 	if !w.ack {
 		_, w.receipt = WrittenBytes(w.out.Conn)
 	}
 	mode := w.mode()
-	b.metrics.connected(mode, 1)
-	defer b.metrics.connected(mode, -1)
+	t.metrics.connected(mode, 1)
+	defer t.metrics.connected(mode, -1)
 	w.wmu.Lock() // the timer's kick takes wmu: it sees w.ping set
 	w.ping = time.AfterFunc(pingPeriod, func() { w.kick(workPing) })
 	w.open = true
 	w.wmu.Unlock()
 	defer w.ping.Stop()
 	defer w.ch.detach(w) // attached by the hijack handler
-	if _, err := b.refresh(b.ctx(), w.ch, 0); err != nil {
-		b.log.Warn().Err(err).Str("channel", w.ch.st.ID).Msg("refreshing lifetime on connect")
+	if _, err := t.channels.refresh(t.conns.life, w.ch, 0); err != nil {
+		t.log.Warn().Err(err).Str("channel", w.ch.st.ID).Msg("refreshing lifetime on connect")
 	}
-	stopWatch := b.watch(w.ch.dest(), func() { w.kick(workQueue) })
+	stopWatch := watch(t.q, w.ch.dest(), func() { w.kick(workQueue) })
 	defer stopWatch()
 	w.kick(workQueue) // the backlog
 	w.readLoop()
@@ -266,7 +300,7 @@ func (w *wsConn) handle(data []byte) bool {
 	}
 	switch m.Kind {
 	case "connCheck":
-		lifetime, err := w.b.refresh(w.b.ctx(), w.ch, 0)
+		lifetime, err := w.t.channels.refresh(w.t.conns.life, w.ch, 0)
 		if err != nil {
 			w.stop(closeTryLater, "server busy")
 			return false

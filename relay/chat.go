@@ -66,10 +66,16 @@ type chat struct {
 	trackMu   sync.Mutex
 	trackers  map[string]*tracker // pending N2 by changeId
 	finishing sync.WaitGroup      // N2 appends waiting for their commit
+
+	// life is the context of what the chat does outside requests (recording N1
+	// outcomes, appending N2): it ends when the relay stops.
+	life context.Context
+	end  context.CancelFunc
 }
 
 func newChat(q chatQueue, cfg config.Config, log zerolog.Logger, channels ChannelLookup) *chat {
-	return &chat{q: q, cfg: cfg, log: log, channels: channels, base: cfg.Public() + cfg.BasePath + "/chat/v1/",
+	life, end := context.WithCancel(context.Background())
+	return &chat{life: life, end: end, q: q, cfg: cfg, log: log, channels: channels, base: cfg.Public() + cfg.BasePath + "/chat/v1/",
 		sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
 		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{}}
 }

@@ -54,7 +54,7 @@ type Relay struct {
 func New(o Options) (*Relay, error) {
 	log := o.Log.With().Str("component", "relay").Logger()
 	c := newChat(o.Queue, o.Config, log, o.Channels)
-	if err := c.load(context.Background()); err != nil {
+	if err := c.load(c.life); err != nil {
 		return nil, err
 	}
 	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, subs: c.Target}
@@ -71,9 +71,11 @@ func (r *Relay) Routes(rt *api.Router) {
 func (r *Relay) Start(context.Context) error { return nil }
 
 // Stop waits for the N2 appends still waiting for their commit (the queue, still
-// open, answers them). Call it after whatever settles N1s has stopped.
+// open, answers them), then ends the chat's lifetime. Call it after whatever
+// settles N1s has stopped.
 func (r *Relay) Stop(context.Context) error {
 	r.chat.finishing.Wait()
+	r.chat.end()
 	return nil
 }
 

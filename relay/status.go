@@ -137,12 +137,12 @@ func (c *chat) Settled(tag string, ok bool) {
 	t.left--
 	last := t.left == 0
 	// Staged even for the last one: if N2's append fails, the outcome still counts.
-	if err := c.q.Stage(context.Background(), t.record()); err != nil {
+	if err := c.q.Stage(c.life, t.record()); err != nil {
 		c.log.Warn().Err(err).Str("change", msg).Msg("record N1 outcome")
 	}
 	t.mu.Unlock()
 	if last {
-		c.finish(context.Background(), t)
+		c.finish(c.life, t)
 	}
 }
 

@@ -196,16 +196,7 @@ func (e *engine) Stage(ctx context.Context, recs ...Record) error {
 	if err := validateRecords(recs); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return ErrClosed
-	}
-	e.staged.put(recs)
-	return nil
+	return e.whileOpen(ctx, func() { e.staged.put(recs) })
 }
 
 // checkpoint plans the cursors, then the staged records (taken in that order), as

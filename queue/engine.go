@@ -154,6 +154,11 @@ func (e *engine) Ack(ctx context.Context, dest string, seq uint64) error {
 	if err := validateDest(dest); err != nil {
 		return err
 	}
+	return e.whileOpen(ctx, func() { e.sched.ack(dest, seq) })
+}
+
+// whileOpen runs fn unless ctx has ended or Close has begun; Close waits for it.
+func (e *engine) whileOpen(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -162,7 +167,7 @@ func (e *engine) Ack(ctx context.Context, dest string, seq uint64) error {
 	if e.closed {
 		return ErrClosed
 	}
-	e.sched.ack(dest, seq)
+	fn()
 	return nil
 }
 

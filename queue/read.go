@@ -17,24 +17,11 @@ func (e *engine) Read(ctx context.Context, dest string, after uint64, limit int)
 	if limit <= 0 {
 		return nil, fmt.Errorf("read %q: max %d: %w", dest, limit, ErrBadArguments)
 	}
-	if err := e.open(ctx); err != nil {
+	if err := e.whileOpen(ctx, func() {}); err != nil {
 		return nil, err
 	}
 	view := func(fn func(kvReader) error) error { return e.reading(ctx, fn) }
 	return e.readEntries(view, dest, after, limit)
-}
-
-// open reports ctx's error, or ErrClosed once Close has begun.
-func (e *engine) open(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return ErrClosed
-	}
-	return nil
 }
 
 // readEntries reads up to limit entries of dest after seq after, through view when

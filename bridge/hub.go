@@ -168,16 +168,6 @@ func (h *hub) owned(user string) int {
 	return h.perUser[user]
 }
 
-func (h *hub) count() map[string]int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := map[string]int{}
-	for _, c := range h.byID {
-		n[c.st.Type]++
-	}
-	return n
-}
-
 // nudge wakes the expiry loop; h.mu is held.
 func (h *hub) nudge() {
 	select {

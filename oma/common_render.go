@@ -19,9 +19,6 @@ func text(name, v string) elem { return elem{name: name, text: v} }
 func number(name string, v int) elem {
 	return elem{name: name, text: strconv.Itoa(v), raw: true}
 }
-func boolean(name string, v bool) elem {
-	return elem{name: name, text: strconv.FormatBool(v), raw: true}
-}
 func obj(name string, kids ...elem) elem { return elem{name: name, kids: kids} }
 func list(name string, items []elem) elem {
 	if items == nil {
@@ -37,14 +34,6 @@ func opt(es ...elem) []elem {
 		if e.text != "" || e.kids != nil || e.list != nil || e.attrs != nil {
 			out = append(out, e)
 		}
-	}
-	return out
-}
-
-func linkElems(links []Link) []elem {
-	out := make([]elem, 0, len(links))
-	for _, l := range links {
-		out = append(out, elem{name: "link", attrs: []Link{l}})
 	}
 	return out
 }

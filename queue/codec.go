@@ -189,18 +189,6 @@ func (d *decoder) str() string {
 	return s
 }
 
-// bytes reads a length-prefixed byte string, without copying.
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if uint64(len(d.b)) < n {
-		d.fail()
-		return nil
-	}
-	b := d.b[:n:n]
-	d.b = d.b[n:]
-	return b
-}
-
 func (d *decoder) rest() []byte {
 	r := d.b
 	d.b = nil

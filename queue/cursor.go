@@ -186,8 +186,6 @@ type cursors struct {
 	free  []uint64
 }
 
-func (c cursors) empty() bool { return len(c.metas) == 0 && len(c.free) == 0 }
-
 func (s *scheduler) takeCursors() cursors {
 	s.mu.Lock()
 	defer s.mu.Unlock()

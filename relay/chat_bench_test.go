@@ -2,6 +2,8 @@ package relay_test
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -66,7 +68,7 @@ func BenchmarkChatPost(b *testing.B) {
 	keys0 := metricOf(b, a, "notifyrelay_queue_keys_written_total")
 	reqs0, commits0 := metricOf(b, a, "notifyrelay_queue_commit_batch_size_sum"), metricOf(b, a, "notifyrelay_queue_commit_batch_size_count")
 	var next atomic.Int64
-	b.SetParallelism(32)
+	b.SetParallelism(benchClients / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -104,6 +106,16 @@ func metricOf(b *testing.B, a *app.App, name string) float64 {
 	b.Fatalf("no metric %s", name)
 	return 0
 }
+
+// benchClients is how many requests BenchmarkChatPost keeps in flight
+// (CHATPOST_CLIENTS, default 64): with one fsync per group commit, throughput is
+// about clients / commit time, so more clients mean larger commits.
+var benchClients = func() int {
+	if n, err := strconv.Atoi(os.Getenv("CHATPOST_CLIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 64
+}()
 
 // fasthttpSink is a webhook that always answers 503.
 func fasthttpSink(b *testing.B) string {

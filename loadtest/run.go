@@ -43,8 +43,21 @@ type env struct {
 }
 
 func newEnv(o Options, log io.Writer) *env {
+	log = &lockedWriter{w: log} // progress, setup and the kill loop write from their own goroutines
 	return &env{o: o, log: log, stats: NewStats(time.Now()), tracker: NewTracker(),
 		client: newClient(o.Target, o.Token, o.Concurrency+16, o.Timeout)}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // observe counts one received notification for receiver.

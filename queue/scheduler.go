@@ -125,6 +125,9 @@ func (s *scheduler) removeLocked(st *destState) {
 
 // rescheduleLocked puts st where its state says: nowhere, the heap, or ready.
 func (s *scheduler) rescheduleLocked(st *destState) {
+	if st.inReady && !st.leased && st.depth() > 0 && !s.closed && st.dueAt.IsZero() {
+		return // ready and due now, where it stays: spares two tree operations per append
+	}
 	s.unscheduleLocked(st)
 	if st.leased || st.depth() == 0 || s.closed {
 		return

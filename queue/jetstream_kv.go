@@ -1,0 +1,289 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// jsKV is kvStore on one JetStream stream with one subject per key and at most one
+// message per subject (the key's value). Keys are arbitrary bytes; a key's subject
+// is <prefix>.q.<hex of its first byte>.x<hex of the rest>: the first byte (the
+// queue's namespace, codec.go) gets its own token so that a scan lists only its
+// namespace, and hex keeps every token valid whatever the bytes.
+//
+// A transaction is one atomic batch publish (ADR-50, nats-server >= 2.12): the
+// stream applies all of its messages or none. A deletion is a message with the
+// header KV-Operation: DEL (as JetStream KV writes them) that replaces the value
+// and expires after deleteMarkerTTL, so deleted keys leave nothing behind.
+//
+// Reads go to the stream leader. Scans list the subjects under a filter and sort
+// them here, then get each value: simple, and enough for one node at a time (the
+// first step of the scale-out). They are not snapshots: a scan running during a
+// commit may see some keys before it and others after it; the engine's own reads
+// tolerate that (a log value gone was acknowledged meanwhile).
+type jsKV struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	name    string // stream name
+	subj    string // subject prefix
+	timeout time.Duration
+}
+
+// Limits of one transaction. JetStream refuses atomic batches of more than 1000
+// messages; the byte bound keeps one commit within what a client sends before the
+// server has to push back.
+const (
+	jsMaxTxnMsgs    = 1000
+	jsMaxTxnBytes   = 32 << 20
+	deleteMarkerTTL = "1s"
+	kvOpHeader      = "KV-Operation"
+)
+
+func (kv *jsKV) subject(key []byte) string {
+	return kv.subj + "." + hex.EncodeToString(key[:1]) + ".x" + hex.EncodeToString(key[1:])
+}
+
+// filter is the subject filter that covers every key starting with prefix.
+func (kv *jsKV) filter(prefix []byte) string {
+	if len(prefix) == 0 {
+		return kv.subj + ".>"
+	}
+	return kv.subj + "." + hex.EncodeToString(prefix[:1]) + ".>"
+}
+
+func (kv *jsKV) keyOf(subject string) ([]byte, bool) {
+	ns, rest, ok := strings.Cut(strings.TrimPrefix(subject, kv.subj+"."), ".x")
+	a, err1 := hex.DecodeString(ns)
+	b, err2 := hex.DecodeString(rest)
+	if !ok || len(a) != 1 || err1 != nil || err2 != nil {
+		return nil, false
+	}
+	return append(a, b...), true
+}
+
+func (kv *jsKV) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), kv.timeout)
+}
+
+func (kv *jsKV) begin() kvTxn { return &jsTxn{kv: kv, pending: map[string]jsOp{}} }
+
+func (kv *jsKV) view(fn func(kvReader) error) error { return fn(jsReader{kv}) }
+
+// compact has nothing to do: deleted keys expire by themselves.
+func (kv *jsKV) compact() error { return nil }
+
+// space reports no limit: the NATS servers manage their own storage.
+func (kv *jsKV) space() spaceState { return spaceState{} }
+
+func (kv *jsKV) close() error {
+	kv.nc.Close()
+	return nil
+}
+
+// get returns the value of key, or errNoKey when it has none or a delete marker.
+func (kv *jsKV) get(key []byte) ([]byte, error) {
+	ctx, cancel := kv.ctx()
+	defer cancel()
+	m, err := kv.stream.GetLastMsgForSubject(ctx, kv.subject(key))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, errNoKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: jetstream get: %w", err)
+	}
+	if m.Header.Get(kvOpHeader) != "" {
+		return nil, errNoKey
+	}
+	if m.Data == nil {
+		return []byte{}, nil
+	}
+	return m.Data, nil
+}
+
+// keys lists the keys with prefix that are >= start, sorted. Deleted keys whose
+// marker has not expired yet are listed too: readers skip them on get.
+func (kv *jsKV) keys(prefix, start []byte) ([][]byte, error) {
+	ctx, cancel := kv.ctx()
+	defer cancel()
+	info, err := kv.stream.Info(ctx, jetstream.WithSubjectFilter(kv.filter(prefix)))
+	if err != nil {
+		return nil, fmt.Errorf("queue: jetstream list keys: %w", err)
+	}
+	out := make([][]byte, 0, len(info.State.Subjects))
+	for s := range info.State.Subjects {
+		k, ok := kv.keyOf(s)
+		if ok && bytes.HasPrefix(k, prefix) && bytes.Compare(k, start) >= 0 {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return out, nil
+}
+
+// jsReader reads the stream as it is at each call.
+type jsReader struct{ kv *jsKV }
+
+func (r jsReader) get(key []byte) ([]byte, error) { return r.kv.get(key) }
+
+func (r jsReader) scan(prefix, start []byte, fn func(k, v []byte) error) error {
+	keys, err := r.kv.keys(prefix, start)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		v, err := r.kv.get(k)
+		if errors.Is(err, errNoKey) {
+			continue // deleted since listed, or a delete marker
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r jsReader) scanKeys(prefix []byte, fn func(k []byte) error) error {
+	return r.scan(prefix, prefix, func(k, _ []byte) error { return fn(k) })
+}
+
+func (r jsReader) last(prefix []byte) ([]byte, error) {
+	keys, err := r.kv.keys(prefix, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Backward(keys) {
+		_, err := r.kv.get(k)
+		if err == nil {
+			return k, nil
+		}
+		if !errors.Is(err, errNoKey) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (r jsReader) hasFrom(prefix, start []byte) bool {
+	found := false
+	_ = r.scan(prefix, start, func(_, _ []byte) error {
+		found = true
+		return errStopScan
+	})
+	return found
+}
+
+type jsOp struct {
+	value []byte
+	del   bool
+}
+
+// jsTxn buffers writes until commit, then publishes them as one atomic batch.
+type jsTxn struct {
+	kv      *jsKV
+	pending map[string]jsOp
+	order   []string // keys in first-write order
+	size    int
+}
+
+func (t *jsTxn) get(key []byte) ([]byte, error) {
+	if op, ok := t.pending[string(key)]; ok {
+		if op.del {
+			return nil, errNoKey
+		}
+		return bytes.Clone(op.value), nil
+	}
+	return t.kv.get(key)
+}
+
+func (t *jsTxn) set(key, value []byte) error {
+	return t.put(key, jsOp{value: bytes.Clone(value)})
+}
+
+func (t *jsTxn) del(key []byte) error { return t.put(key, jsOp{del: true}) }
+
+func (t *jsTxn) put(key []byte, op jsOp) error {
+	k := string(key)
+	if _, ok := t.pending[k]; !ok {
+		if len(t.pending) >= jsMaxTxnMsgs {
+			return fmt.Errorf("%w: %d messages in one atomic batch", errTxnFull, len(t.pending))
+		}
+		if len(t.pending) > 0 && t.size+len(op.value) > jsMaxTxnBytes {
+			return fmt.Errorf("%w: %d bytes in one atomic batch", errTxnFull, t.size)
+		}
+		t.order = append(t.order, k)
+	}
+	t.pending[k] = op
+	t.size += len(op.value)
+	return nil
+}
+
+func (t *jsTxn) discard() { t.pending, t.order = nil, nil }
+
+// commit publishes the transaction: one message alone, more as one atomic batch.
+// An error after the request was sent (a timeout) leaves it unknown whether the
+// batch was applied; the engine reports the write as failed.
+func (t *jsTxn) commit() error {
+	msgs := make([]*nats.Msg, 0, len(t.order))
+	for _, k := range t.order {
+		msgs = append(msgs, t.kv.message([]byte(k), t.pending[k]))
+	}
+	t.discard()
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx, cancel := t.kv.ctx()
+	defer cancel()
+	if len(msgs) == 1 {
+		_, err := t.kv.js.PublishMsg(ctx, msgs[0])
+		return jsCommitErr(err)
+	}
+	return jsCommitErr(t.kv.publishBatch(ctx, msgs))
+}
+
+func (kv *jsKV) message(key []byte, op jsOp) *nats.Msg {
+	m := nats.NewMsg(kv.subject(key))
+	if op.del {
+		m.Header.Set(kvOpHeader, "DEL")
+		m.Header.Set(jetstream.MsgTTLHeader, deleteMarkerTTL)
+		return m
+	}
+	m.Data = op.value
+	return m
+}
+
+func (kv *jsKV) publishBatch(ctx context.Context, msgs []*nats.Msg) error {
+	b, err := jetstreamext.NewBatchPublisher(kv.js)
+	if err != nil {
+		return err
+	}
+	last := len(msgs) - 1
+	for _, m := range msgs[:last] {
+		if err := b.AddMsg(m); err != nil {
+			_ = b.Discard()
+			return err
+		}
+	}
+	_, err = b.CommitMsg(ctx, msgs[last])
+	return err
+}
+
+func jsCommitErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("queue: jetstream commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package queue
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// natsCluster is n embedded NATS servers with JetStream on 127.0.0.1, random ports
+// and temporary store directories, forming one cluster when n > 1.
+type natsCluster struct {
+	servers []*server.Server
+	urls    []string
+}
+
+// freePorts reserves n ports on 127.0.0.1 (routes must be known before start).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		defer l.Close()
+	}
+	return ports
+}
+
+// startNATS starts n servers; syncAlways fsyncs before every ack. They stop with t.
+func startNATS(t testing.TB, n int, syncAlways bool) *natsCluster {
+	t.Helper()
+	c := &natsCluster{}
+	var routes []string
+	cports := freePorts(t, n)
+	for _, p := range cports {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	for i := range n {
+		o := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), SyncAlways: syncAlways,
+			MaxPayload: 16 << 20, NoLog: true, NoSigs: true}
+		if n > 1 {
+			o.Cluster = server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: cports[i]}
+			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatalf("nats server: %v", err)
+		}
+		s.Start()
+		t.Cleanup(s.Shutdown)
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("nats server %d not ready", i)
+		}
+		c.servers = append(c.servers, s)
+		c.urls = append(c.urls, s.ClientURL())
+	}
+	return c
+}
+
+var jsPrefixes atomic.Int64
+
+// jsHarness opens each test's engine under a prefix of its own on c: the tests
+// share the servers and must not see each other's keys.
+func jsHarness(c *natsCluster, replicas int, reopen bool) harness {
+	openAt := func(t *testing.T, prefix string) *JetStream {
+		e, err := OpenJetStream(JetStreamOptions{URLs: c.urls, Replicas: replicas, Prefix: prefix}, testLogger(t))
+		if err != nil {
+			t.Fatalf("open jetstream: %v", err)
+		}
+		t.Cleanup(func() { _ = e.Close() })
+		return e
+	}
+	prefixOf := map[Engine]string{}
+	return harness{
+		open: func(t *testing.T) Engine {
+			p := fmt.Sprintf("t%d", jsPrefixes.Add(1))
+			e := openAt(t, p)
+			prefixOf[e] = p
+			return e
+		},
+		reopen: func(t *testing.T, e Engine) Engine {
+			if !reopen {
+				return e
+			}
+			if err := e.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			n := openAt(t, prefixOf[e])
+			prefixOf[n] = prefixOf[e]
+			return n
+		},
+	}
+}
+
+func TestJetStreamContract(t *testing.T) {
+	c := startNATS(t, 1, true)
+	t.Run("Plain", func(t *testing.T) { testEngine(t, jsHarness(c, 1, false)) })
+	t.Run("Reopen", func(t *testing.T) { testEngine(t, jsHarness(c, 1, true)) })
+}
+
+func TestJetStreamClusterContract(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster")
+	}
+	c := startNATS(t, 3, false)
+	testEngine(t, jsHarness(c, 3, true))
+}
+
+func openJSKVT(t *testing.T, c *natsCluster, prefix string) *jsKV {
+	t.Helper()
+	kv, err := openJSKV(JetStreamOptions{URLs: c.urls, Replicas: 1, Prefix: prefix}.withDefaults(), testLogger(t))
+	if err != nil {
+		t.Fatalf("open kv: %v", err)
+	}
+	t.Cleanup(func() { _ = kv.close() })
+	return kv
+}
+
+func commitT(t *testing.T, kv *jsKV, fn func(kvTxn) error) {
+	t.Helper()
+	txn := kv.begin()
+	if err := fn(txn); err != nil {
+		t.Fatalf("txn: %v", err)
+	}
+	if err := txn.commit(); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
+
+func scanAll(t *testing.T, kv *jsKV, prefix []byte) []string {
+	t.Helper()
+	var got []string
+	err := kv.view(func(r kvReader) error {
+		return r.scan(prefix, nil, func(k, v []byte) error {
+			got = append(got, fmt.Sprintf("%x=%s", k, v))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	return got
+}
+
+// Keys are arbitrary bytes, scans return them in byte order, and prefixes isolate.
+func TestJetStreamKVKeysAndPrefixes(t *testing.T) {
+	c := startNATS(t, 1, false)
+	a, b := openJSKVT(t, c, "kva"), openJSKVT(t, c, "kvb")
+	keys := [][]byte{{'r', 0xff}, {'r', 0}, {'r', '.', '*', '>'}, {'r'}, {'r', 0, 1}, {'m', 'x'}}
+	commitT(t, a, func(txn kvTxn) error {
+		for i, k := range keys {
+			if err := txn.set(k, []byte(fmt.Sprint(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	want := "72=3 7200=1 720001=4 722e2a3e=2 72ff=0"
+	if got := strings.Join(scanAll(t, a, []byte{'r'}), " "); got != want {
+		t.Fatalf("scan r: %s, want %s", got, want)
+	}
+	if got := scanAll(t, b, nil); len(got) != 0 {
+		t.Fatalf("prefix kvb sees %v", got)
+	}
+	_ = a.view(func(r kvReader) error {
+		last, err := r.last([]byte{'r'})
+		if err != nil || string(last) != "r\xff" {
+			t.Fatalf("last: %q %v", last, err)
+		}
+		if !r.hasFrom([]byte{'r'}, []byte{'r', 0xfe}) || r.hasFrom([]byte{'m'}, []byte{'m', 'y'}) {
+			t.Fatal("hasFrom")
+		}
+		return nil
+	})
+}
+
+// A transaction holds at most 1000 keys, commits them all at once, and its deletions
+// hide keys at once and leave nothing behind once their markers expire.
+func TestJetStreamKVTxnLimitAndDeletes(t *testing.T) {
+	c := startNATS(t, 1, false)
+	kv := openJSKVT(t, c, "kv")
+	txn := kv.begin()
+	for i := range jsMaxTxnMsgs {
+		if err := txn.set(fmt.Appendf(nil, "r%04d", i), []byte("v")); err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+	}
+	wantErr(t, txn.set([]byte("rmore"), []byte("v")), errTxnFull)
+	if err := txn.set([]byte("r0000"), []byte("again")); err != nil {
+		t.Fatalf("set an existing key of a full txn: %v", err)
+	}
+	if err := txn.commit(); err != nil {
+		t.Fatalf("commit 1000: %v", err)
+	}
+	if got := scanAll(t, kv, []byte{'r'}); len(got) != jsMaxTxnMsgs || got[0] != "7230303030=again" {
+		t.Fatalf("after commit: %d keys, first %v", len(got), got[:1])
+	}
+	commitT(t, kv, func(txn kvTxn) error {
+		for i := range 500 {
+			if err := txn.del(fmt.Appendf(nil, "r%04d", i)); err != nil {
+				return err
+			}
+		}
+		return txn.set([]byte("r0001"), []byte("back"))
+	})
+	if got := scanAll(t, kv, []byte{'r'}); len(got) != 501 || got[0] != "7230303031=back" {
+		t.Fatalf("after deletes: %d keys, first %v", len(got), got[:1])
+	}
+	checkFor(t, 10*time.Second, func() error {
+		keys, err := kv.keys([]byte{'r'}, nil)
+		if err == nil && len(keys) != 501 {
+			err = fmt.Errorf("%d subjects listed, want 501 once delete markers expired", len(keys))
+		}
+		return err
+	})
+}
+
+// A batch the server refuses leaves the stream unchanged: commits are atomic.
+func TestJetStreamKVBatchAtomic(t *testing.T) {
+	c := startNATS(t, 1, false)
+	kv := openJSKVT(t, c, "kv")
+	commitT(t, kv, func(txn kvTxn) error { return txn.set([]byte("rz"), []byte("1")) })
+	msgs := []*nats.Msg{kv.message([]byte("ra"), jsOp{value: []byte("a")}),
+		kv.message([]byte("rb"), jsOp{value: []byte("b")})}
+	msgs[1].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "999") // stale: refused
+	ctx, cancel := kv.ctx()
+	defer cancel()
+	if err := kv.publishBatch(ctx, msgs); err == nil {
+		t.Fatal("batch with a failed check was accepted")
+	}
+	if got := strings.Join(scanAll(t, kv, []byte{'r'}), " "); got != "727a=1" {
+		t.Fatalf("after a refused batch: %s", got)
+	}
+}

@@ -15,8 +15,9 @@ import (
 	"notifyrelay/relay"
 )
 
-// openQueue opens the embedded Badger queue in data_dir, observing its group
-// commits (requests per commit, commit + fsync latency).
+// openQueue opens the queue engine of queue.engine (Badger in data_dir, or a
+// JetStream stream), observing its group commits (requests per commit, commit
+// latency with its fsync or replication) and the keys it writes.
 func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer) (queue.Engine, error) {
 	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "notifyrelay_queue_commit_batch_size",
@@ -25,7 +26,7 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 	})
 	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "notifyrelay_queue_commit_seconds",
-		Help:    "Duration of one group commit, its fsync included.",
+		Help:    "Duration of one group commit, its fsync (or JetStream acknowledgement) included.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
 	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{
@@ -33,17 +34,11 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 		Help: "Checkpoints written: acknowledgements up to the last one survive a crash.",
 	})
 	reg.MustRegister(batch, fsync, checkpoints)
-	opts := queue.BadgerOptions{
-		CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
-		ValueLogFileSize:   int64(cfg.Queue.ValueLogFileSize),
-		MemTableSize:       int64(cfg.Queue.MemTableSize),
-		OnCommit: func(n int, took time.Duration) {
-			batch.Observe(float64(n))
-			fsync.Observe(took.Seconds())
-		},
-		OnCheckpoint: checkpoints.Inc,
+	onCommit := func(n int, took time.Duration) {
+		batch.Observe(float64(n))
+		fsync.Observe(took.Seconds())
 	}
-	q, err := queue.OpenBadger(cfg.DataDir, opts, log.With().Str("component", "queue").Logger())
+	q, err := openEngine(cfg, log.With().Str("component", "queue").Logger(), onCommit, checkpoints.Inc)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +47,27 @@ func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 		Help: "Storage keys set or deleted by queue commits (log values, cursors, records).",
 	}, func() float64 { return float64(q.KeysWritten()) }))
 	return q, nil
+}
+
+// countedEngine is an engine that counts the keys it writes (both engines do).
+type countedEngine interface {
+	queue.Engine
+	KeysWritten() int64
+}
+
+func openEngine(cfg config.Config, log zerolog.Logger, onCommit func(int, time.Duration), onCheckpoint func()) (countedEngine, error) {
+	if cfg.Queue.Engine == "jetstream" {
+		j := cfg.Queue.JetStream
+		return queue.OpenJetStream(queue.JetStreamOptions{URLs: j.URLs, Replicas: j.Replicas, Prefix: j.Prefix,
+			CheckpointInterval: cfg.Queue.CheckpointInterval.D(), OnCommit: onCommit, OnCheckpoint: onCheckpoint}, log)
+	}
+	return queue.OpenBadger(cfg.DataDir, queue.BadgerOptions{
+		CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+		ValueLogFileSize:   int64(cfg.Queue.ValueLogFileSize),
+		MemTableSize:       int64(cfg.Queue.MemTableSize),
+		OnCommit:           onCommit,
+		OnCheckpoint:       onCheckpoint,
+	}, log)
 }
 
 // buildParts wires the relay, webhook delivery and the bridge on the queue, in the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -40,6 +41,17 @@ type Queue struct {
 	// directory's filesystem (docs/api.md §8 "Disk full").
 	ValueLogFileSize Size `yaml:"value_log_file_size"`
 	MemTableSize     Size `yaml:"memtable_size"`
+	// Engine is where the queue is stored: badger (data_dir) or jetstream (a NATS
+	// JetStream cluster, docs/scale-out.md).
+	Engine    string    `yaml:"engine"`
+	JetStream JetStream `yaml:"jetstream"`
+}
+
+// JetStream locates the queue's stream when queue.engine is jetstream.
+type JetStream struct {
+	URLs     []string `yaml:"urls"`     // NATS servers
+	Replicas int      `yaml:"replicas"` // copies of the stream: 1 for one server, 3 for a cluster
+	Prefix   string   `yaml:"prefix"`   // names this deployment's stream and subjects
 }
 
 // Auth lists the bearer tokens. No tokens: authentication is off.
@@ -127,7 +139,8 @@ func Default() Config {
 		Limits: Limits{MaxBody: Size(1 << 20), MaxInflightBody: Size(64 << 20), MaxConnsPerIP: 1000,
 			MaxGroupsPerUser: 1000, MaxParticipants: 1000, MaxChannelsPerUser: 1000, MaxSubscriptionsPerUser: 1000},
 		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond),
-			ValueLogFileSize: Size(16 << 20), MemTableSize: Size(8 << 20)},
+			ValueLogFileSize: Size(16 << 20), MemTableSize: Size(8 << 20), Engine: "badger",
+			JetStream: JetStream{URLs: []string{"nats://127.0.0.1:4222"}, Replicas: 1, Prefix: "notifyrelay"}},
 	}
 }
 
@@ -154,6 +167,7 @@ func (c *Config) Validate() error {
 		},
 		func() error { return atLeast("queue.value_log_file_size", int(c.Queue.ValueLogFileSize), 1<<20) },
 		func() error { return atLeast("queue.memtable_size", int(c.Queue.MemTableSize), 1<<20) },
+		c.checkJetStream,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -292,6 +306,31 @@ func (c *Config) checkLimits() error {
 		if err := atLeast(k.key, k.v, 0); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// jetStreamPrefix is what can name a NATS stream and a subject token.
+var jetStreamPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (c *Config) checkJetStream() error {
+	if err := oneOf("queue.engine", c.Queue.Engine, "badger", "jetstream"); err != nil {
+		return err
+	}
+	j := c.Queue.JetStream
+	if len(j.URLs) == 0 {
+		return fmt.Errorf("queue.jetstream.urls: must list at least one NATS server")
+	}
+	for _, s := range j.URLs {
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return fmt.Errorf("queue.jetstream.urls: %q is not a URL like nats://host:4222", s)
+		}
+	}
+	if j.Replicas < 1 || j.Replicas > 5 {
+		return fmt.Errorf("queue.jetstream.replicas: %d is not between 1 and 5", j.Replicas)
+	}
+	if !jetStreamPrefix.MatchString(j.Prefix) {
+		return fmt.Errorf("queue.jetstream.prefix: %q must be 1 to 64 letters, digits, - or _", j.Prefix)
 	}
 	return nil
 }

@@ -32,13 +32,17 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 	path := writeFile(t, "listen: 127.0.0.1:9000\ndelivery:\n  timeout: 3s\n  max_attempts: 4\n")
 	env := []string{"NOTIFYRELAY_DELIVERY_TIMEOUT=5s", "NOTIFYRELAY_LISTEN=127.0.0.1:9001", "OTHER=x",
 		"NOTIFYRELAY_CHANNELS_ALLOWED_ORIGINS=[https://a.example, https://b.example]",
-		"NOTIFYRELAY_AUTH_TOKENS=[{token: operator-token-1, operator: true}]"}
+		"NOTIFYRELAY_AUTH_TOKENS=[{token: operator-token-1, operator: true}]",
+		"NOTIFYRELAY_QUEUE_ENGINE=jetstream", "NOTIFYRELAY_QUEUE_JETSTREAM_URLS=nats://a:4222, nats://b:4222"}
 	cfg, err := Load(path, env, map[string]string{"listen": "127.0.0.1:9002"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:9002" || cfg.Delivery.Timeout.D() != 5*time.Second || cfg.Delivery.MaxAttempts != 4 {
 		t.Errorf("precedence wrong: listen=%s timeout=%v attempts=%d", cfg.Listen, cfg.Delivery.Timeout.D(), cfg.Delivery.MaxAttempts)
+	}
+	if q := cfg.Queue; q.Engine != "jetstream" || len(q.JetStream.URLs) != 2 || q.JetStream.URLs[1] != "nats://b:4222" {
+		t.Errorf("queue from env: %+v", q)
 	}
 	if len(cfg.Channels.AllowedOrigins) != 2 || len(cfg.Auth.Tokens) != 1 || !cfg.Auth.Tokens[0].Operator {
 		t.Errorf("lists from env: origins=%v tokens=%+v", cfg.Channels.AllowedOrigins, cfg.Auth.Tokens)
@@ -65,6 +69,11 @@ func TestBadInputNamesTheKey(t *testing.T) {
 		{file: "base_path: exampleAPI\n", want: "base_path"},
 		{file: "public_url: ftp://x\n", want: "public_url"},
 		{env: "NOTIFYRELAY_NO_SUCH=1", want: "NOTIFYRELAY_NO_SUCH"},
+		{file: "queue:\n  engine: postgres\n", want: "queue.engine"},
+		{file: "queue:\n  jetstream:\n    urls: []\n", want: "queue.jetstream.urls"},
+		{env: "NOTIFYRELAY_QUEUE_JETSTREAM_URLS=://nohost", want: "queue.jetstream.urls"},
+		{file: "queue:\n  jetstream:\n    replicas: 0\n", want: "queue.jetstream.replicas"},
+		{env: "NOTIFYRELAY_QUEUE_JETSTREAM_PREFIX=a.b", want: "queue.jetstream.prefix"},
 		{env: "NOTIFYRELAY_DELIVERY_MAX_ATTEMPTS=many", want: "NOTIFYRELAY_DELIVERY_MAX_ATTEMPTS"},
 	}
 	for _, c := range cases {

@@ -159,7 +159,8 @@ func walk(v reflect.Value, prefix string, fn func(string, reflect.Value)) {
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // setKey sets one dotted key from its string form. Lists (auth.tokens,
-// channels.allowed_origins) are given as YAML, e.g. '[a, b]'.
+// channels.allowed_origins, queue.jetstream.urls) are given as YAML, e.g. '[a, b]';
+// lists of strings also as 'a,b'.
 func setKey(cfg *Config, key, v string) error {
 	target, ok := lookup(cfg, key)
 	if !ok {
@@ -191,10 +192,27 @@ func setValue(f reflect.Value, v string) error {
 		}
 		f.SetInt(int64(n))
 	case reflect.Slice:
-		return yaml.Unmarshal([]byte(v), f.Addr().Interface())
+		return setList(f, v)
 	default:
 		return fmt.Errorf("cannot be set from text")
 	}
+	return nil
+}
+
+// setList sets a list from YAML ('[a, b]'); a list of strings may also be given as
+// plain comma-separated text ('a,b'), the natural form of an environment variable.
+func setList(f reflect.Value, v string) error {
+	err := yaml.Unmarshal([]byte(v), f.Addr().Interface())
+	if err == nil || f.Type().Elem().Kind() != reflect.String || strings.HasPrefix(strings.TrimSpace(v), "[") {
+		return err
+	}
+	var items []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			items = append(items, s)
+		}
+	}
+	f.Set(reflect.ValueOf(items).Convert(f.Type()))
 	return nil
 }
 

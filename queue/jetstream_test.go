@@ -2,78 +2,21 @@ package queue
 
 import (
 	"fmt"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"notifyrelay/queue/natstest"
 )
-
-// natsCluster is n embedded NATS servers with JetStream on 127.0.0.1, random ports
-// and temporary store directories, forming one cluster when n > 1.
-type natsCluster struct {
-	servers []*server.Server
-	urls    []string
-}
-
-// freePorts reserves n ports on 127.0.0.1 (routes must be known before start).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		defer l.Close()
-	}
-	return ports
-}
-
-// startNATS starts n servers; syncAlways fsyncs before every ack. They stop with t.
-func startNATS(t testing.TB, n int, syncAlways bool) *natsCluster {
-	t.Helper()
-	c := &natsCluster{}
-	var routes []string
-	cports := freePorts(t, n)
-	for _, p := range cports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	for i := range n {
-		o := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), SyncAlways: syncAlways,
-			MaxPayload: 16 << 20, NoLog: true, NoSigs: true}
-		if n > 1 {
-			o.Cluster = server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: cports[i]}
-			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatalf("nats server: %v", err)
-		}
-		s.Start()
-		t.Cleanup(s.Shutdown)
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("nats server %d not ready", i)
-		}
-		c.servers = append(c.servers, s)
-		c.urls = append(c.urls, s.ClientURL())
-	}
-	return c
-}
-
-var jsPrefixes atomic.Int64
 
 // jsHarness opens each test's engine under a prefix of its own on c: the tests
 // share the servers and must not see each other's keys.
-func jsHarness(c *natsCluster, replicas int, reopen bool) harness {
+func jsHarness(c *natstest.Cluster, replicas int, reopen bool) harness {
 	openAt := func(t *testing.T, prefix string) *JetStream {
-		e, err := OpenJetStream(JetStreamOptions{URLs: c.urls, Replicas: replicas, Prefix: prefix}, testLogger(t))
+		e, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Replicas: replicas, Prefix: prefix}, testLogger(t))
 		if err != nil {
 			t.Fatalf("open jetstream: %v", err)
 		}
@@ -83,7 +26,7 @@ func jsHarness(c *natsCluster, replicas int, reopen bool) harness {
 	prefixOf := map[Engine]string{}
 	return harness{
 		open: func(t *testing.T) Engine {
-			p := fmt.Sprintf("t%d", jsPrefixes.Add(1))
+			p := natstest.Prefix()
 			e := openAt(t, p)
 			prefixOf[e] = p
 			return e
@@ -103,7 +46,7 @@ func jsHarness(c *natsCluster, replicas int, reopen bool) harness {
 }
 
 func TestJetStreamContract(t *testing.T) {
-	c := startNATS(t, 1, true)
+	c := natstest.Start(t, 1, true)
 	t.Run("Plain", func(t *testing.T) { testEngine(t, jsHarness(c, 1, false)) })
 	t.Run("Reopen", func(t *testing.T) { testEngine(t, jsHarness(c, 1, true)) })
 }
@@ -112,13 +55,13 @@ func TestJetStreamClusterContract(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3-node cluster")
 	}
-	c := startNATS(t, 3, false)
+	c := natstest.Start(t, 3, false)
 	testEngine(t, jsHarness(c, 3, true))
 }
 
-func openJSKVT(t *testing.T, c *natsCluster, prefix string) *jsKV {
+func openJSKVT(t *testing.T, c *natstest.Cluster, prefix string) *jsKV {
 	t.Helper()
-	kv, err := openJSKV(JetStreamOptions{URLs: c.urls, Replicas: 1, Prefix: prefix}.withDefaults(), testLogger(t))
+	kv, err := openJSKV(JetStreamOptions{URLs: c.URLs, Replicas: 1, Prefix: prefix}.withDefaults(), testLogger(t))
 	if err != nil {
 		t.Fatalf("open kv: %v", err)
 	}
@@ -154,7 +97,7 @@ func scanAll(t *testing.T, kv *jsKV, prefix []byte) []string {
 
 // Keys are arbitrary bytes, scans return them in byte order, and prefixes isolate.
 func TestJetStreamKVKeysAndPrefixes(t *testing.T) {
-	c := startNATS(t, 1, false)
+	c := natstest.Start(t, 1, false)
 	a, b := openJSKVT(t, c, "kva"), openJSKVT(t, c, "kvb")
 	keys := [][]byte{{'r', 0xff}, {'r', 0}, {'r', '.', '*', '>'}, {'r'}, {'r', 0, 1}, {'m', 'x'}}
 	commitT(t, a, func(txn kvTxn) error {
@@ -187,7 +130,7 @@ func TestJetStreamKVKeysAndPrefixes(t *testing.T) {
 // A transaction holds at most 1000 keys, commits them all at once, and its deletions
 // hide keys at once and leave nothing behind once their markers expire.
 func TestJetStreamKVTxnLimitAndDeletes(t *testing.T) {
-	c := startNATS(t, 1, false)
+	c := natstest.Start(t, 1, false)
 	kv := openJSKVT(t, c, "kv")
 	txn := kv.begin()
 	for i := range jsMaxTxnMsgs {
@@ -227,7 +170,7 @@ func TestJetStreamKVTxnLimitAndDeletes(t *testing.T) {
 
 // A batch the server refuses leaves the stream unchanged: commits are atomic.
 func TestJetStreamKVBatchAtomic(t *testing.T) {
-	c := startNATS(t, 1, false)
+	c := natstest.Start(t, 1, false)
 	kv := openJSKVT(t, c, "kv")
 	commitT(t, kv, func(txn kvTxn) error { return txn.set([]byte("rz"), []byte("1")) })
 	msgs := []*nats.Msg{kv.message([]byte("ra"), jsOp{value: []byte("a")}),

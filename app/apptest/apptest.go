@@ -5,21 +5,29 @@ package apptest
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"notifyrelay/app"
 	"notifyrelay/config"
+	"notifyrelay/queue/natstest"
 )
 
 // Config returns the defaults for a test server: 127.0.0.1:0, a fresh data dir,
-// warn-level logs into the test log.
+// warn-level logs into the test log. With NOTIFYRELAY_TEST_QUEUE_ENGINE=jetstream
+// in the environment, the queue is on an embedded NATS server of the test's own.
 func Config(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LogLevel = "warn"
+	if os.Getenv("NOTIFYRELAY_TEST_QUEUE_ENGINE") == "jetstream" {
+		cfg.Queue.Engine = "jetstream"
+		cfg.Queue.JetStream.URLs = natstest.Start(t, 1, false).URLs
+		cfg.Queue.JetStream.Prefix = natstest.Prefix()
+	}
 	return cfg
 }
 

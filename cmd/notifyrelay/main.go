@@ -79,7 +79,7 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML configuration file (configs/notifyrelay.yaml documents every key)")
 	keys := map[string]string{"listen": "listen", "data-dir": "data_dir", "public-url": "public_url",
-		"admin-listen": "admin_listen", "log-level": "log_level"}
+		"admin-listen": "admin_listen", "log-level": "log_level", "queue-engine": "queue.engine"}
 	vals := map[string]*string{}
 	for name, key := range keys {
 		vals[name] = fs.String(name, "", "overrides "+key)

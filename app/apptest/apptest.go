@@ -6,6 +6,7 @@ package apptest
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -16,18 +17,12 @@ import (
 )
 
 // Config returns the defaults for a test server: 127.0.0.1:0, a fresh data dir,
-// warn-level logs into the test log. With NOTIFYRELAY_TEST_QUEUE_ENGINE=jetstream
-// in the environment, the queue is on an embedded NATS server of the test's own.
+// warn-level logs into the test log.
 func Config(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LogLevel = "warn"
-	if os.Getenv("NOTIFYRELAY_TEST_QUEUE_ENGINE") == "jetstream" {
-		cfg.Queue.Engine = "jetstream"
-		cfg.Queue.JetStream.URLs = natstest.Start(t, 1, false).URLs
-		cfg.Queue.JetStream.Prefix = natstest.Prefix()
-	}
 	return cfg
 }
 
@@ -42,9 +37,10 @@ func Start(t testing.TB, mod func(*config.Config)) *app.App {
 	return StartConfig(t, cfg)
 }
 
-// StartConfig runs notifyrelay in process with exactly cfg.
+// StartConfig runs notifyrelay in process with exactly cfg (but see onJetStream).
 func StartConfig(t testing.TB, cfg config.Config) *app.App {
 	t.Helper()
+	onJetStream(t, &cfg)
 	a, err := app.New(cfg, Logger(t, cfg.LogLevel))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -59,6 +55,33 @@ func StartConfig(t testing.TB, cfg config.Config) *app.App {
 	})
 	return a
 }
+
+// onJetStream moves cfg's queue to an embedded NATS server when the environment
+// has NOTIFYRELAY_TEST_QUEUE_ENGINE=jetstream, so that the server's suite can run on
+// the JetStream engine. The data directory names the queue: a test that restarts
+// the app on the same data_dir finds its queue again on the same server.
+func onJetStream(t testing.TB, cfg *config.Config) {
+	if os.Getenv(testEngineEnv) != "jetstream" || cfg.Queue.Engine != "badger" {
+		return
+	}
+	jsMu.Lock()
+	defer jsMu.Unlock()
+	loc, ok := jsByDir[cfg.DataDir]
+	if !ok {
+		loc = config.JetStream{URLs: natstest.Start(t, 1, false).URLs, Replicas: 1, Prefix: natstest.Prefix()}
+		jsByDir[cfg.DataDir] = loc
+		t.Cleanup(func() { jsMu.Lock(); delete(jsByDir, cfg.DataDir); jsMu.Unlock() })
+	}
+	cfg.Queue.Engine, cfg.Queue.JetStream = "jetstream", loc
+}
+
+var (
+	jsMu    sync.Mutex
+	jsByDir = map[string]config.JetStream{}
+)
+
+// testEngineEnv names the variable that puts Config's queue on JetStream.
+const testEngineEnv = "NOTIFYRELAY_TEST_QUEUE_ENGINE"
 
 // URL is the server's base URL (public_url).
 func URL(a *app.App) string { return a.Config().Public() }

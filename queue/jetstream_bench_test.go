@@ -1,0 +1,49 @@
+package queue
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"notifyrelay/queue/natstest"
+)
+
+// BenchmarkJetStreamAppend is BenchmarkAppend on one embedded NATS server, with
+// sync_interval always (fsync before every ack, as Badger) and the default (fsync
+// every 2 minutes). It reports the group commit's latency (one atomic batch) too.
+//
+// Run: go test ./queue -run '^$' -bench JetStreamAppend -benchtime 3000x
+func BenchmarkJetStreamAppend(b *testing.B) {
+	for _, always := range []bool{true, false} {
+		c := natstest.Start(b, 1, always)
+		for _, producers := range []int{1, 16, 64} {
+			name := fmt.Sprintf("sync=%s/producers=%d", map[bool]string{true: "always", false: "default"}[always], producers)
+			b.Run(name, func(b *testing.B) { benchJetStreamAppend(b, c, producers) })
+		}
+	}
+}
+
+func benchJetStreamAppend(b *testing.B, c *natstest.Cluster, producers int) {
+	var mu sync.Mutex
+	var took []time.Duration
+	q, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(),
+		OnCommit: func(_ int, d time.Duration) { mu.Lock(); took = append(took, d); mu.Unlock() }}, testLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	b.ResetTimer()
+	start := time.Now()
+	runProducers(b, q, producers, b.N)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
+	b.ReportMetric(float64(q.committed.Load())/float64(q.commits.Load()), "appends/commit")
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(took)
+	if len(took) > 0 {
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "commit-p50-ms")
+		b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "commit-p99-ms")
+	}
+}

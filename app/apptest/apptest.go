@@ -57,7 +57,7 @@ func StartConfig(t testing.TB, cfg config.Config) *app.App {
 }
 
 // onJetStream moves cfg's queue to an embedded NATS server when the environment
-// has NOTIFYRELAY_TEST_QUEUE_ENGINE=jetstream, so that the server's suite can run on
+// has TEST_NOTIFYRELAY_QUEUE_ENGINE=jetstream, so that the server's suite can run on
 // the JetStream engine. The data directory names the queue: a test that restarts
 // the app on the same data_dir finds its queue again on the same server.
 func onJetStream(t testing.TB, cfg *config.Config) {
@@ -80,8 +80,10 @@ var (
 	jsByDir = map[string]config.JetStream{}
 )
 
-// testEngineEnv names the variable that puts Config's queue on JetStream.
-const testEngineEnv = "NOTIFYRELAY_TEST_QUEUE_ENGINE"
+// testEngineEnv names the variable that puts the queue on JetStream. It does not
+// start with NOTIFYRELAY_: servers started as child processes inherit the
+// environment and refuse NOTIFYRELAY_ variables that name no key.
+const testEngineEnv = "TEST_NOTIFYRELAY_QUEUE_ENGINE"
 
 // URL is the server's base URL (public_url).
 func URL(a *app.App) string { return a.Config().Public() }

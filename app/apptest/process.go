@@ -84,7 +84,7 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", o.DataDir, "--log-level", "info"}, o.Args...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(childEnv(), o.Env...)
+	cmd.Env = append(os.Environ(), o.Env...)
 	if o.Output != nil {
 		cmd.Stdout = o.Output
 	}
@@ -111,19 +111,6 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 		t.Fatal("notifyrelay did not start within 60s")
 	}
 	return nil
-}
-
-// childEnv is this process's environment less the test switch of Config, which
-// the child would refuse as an unknown NOTIFYRELAY_ key (children run on Badger:
-// they are the crash tests of a data directory).
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, testEngineEnv+"=") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // readLog forwards the child's log lines to the test log and reports the listen

@@ -3,9 +3,9 @@ package queue
 import "errors"
 
 // The engine (engine.go) keeps every queue rule in one place and stores through this
-// small ordered key/value layer: Badger on disk (badger.go) or a btree in memory
-// (memory.go). Both engines thus share validation, the group-commit writer and the
-// scheduler, and differ only in durability.
+// small ordered key/value layer: Badger on disk (badger.go), a JetStream stream
+// (jetstream_kv.go) or a btree in memory (memory.go). The engines thus share
+// validation, the group-commit writer and the scheduler, and differ only in storage.
 
 // errNoKey is what kv reads return for a missing key.
 var errNoKey = errors.New("queue: no such key")

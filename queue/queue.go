@@ -17,9 +17,9 @@
 // atomic commit as entries, so that "state changed" and "notifications queued" are one
 // durable fact.
 //
-// Engines: Badger (badger.go), the embedded default. A distributed engine (NATS
-// JetStream) fits behind the same interfaces; contract_test.go is the suite every
-// engine passes.
+// Engines: Badger (badger.go), the embedded default; JetStream (jetstream.go), the
+// same engine on a NATS JetStream stream; Memory (memory.go) for tests.
+// contract_test.go is the suite every engine passes.
 package queue
 
 import (

@@ -16,8 +16,8 @@ import (
 // JetStream is the engine on NATS JetStream storage: the same engine code as Badger
 // (log, cursors, group commit, scheduler, checkpoints) over a JetStream stream that
 // holds one subject per key (jetstream_kv.go). This first step runs one notifyrelay
-// node on it; the node still keeps the in-memory index and leases, so two nodes must
-// not share a prefix yet.
+// node on it; the node still keeps the in-memory index and leases, so one node at a
+// time holds a prefix (jetstream_lock.go).
 //
 // Durability: a commit returns once JetStream acknowledged it, that is once a quorum
 // of the stream's replicas stored it. The NATS file store fsyncs only every
@@ -43,6 +43,10 @@ type JetStreamOptions struct {
 	Prefix string
 	// Timeout bounds one JetStream call (default 10 s).
 	Timeout time.Duration
+	// LockWait is how long Open waits for the prefix's lock while another node
+	// holds it (default 12 s: a dead holder's lock expires within 10 s), then
+	// fails with ErrLocked (jetstream_lock.go).
+	LockWait time.Duration
 	// MaxBatch, CheckpointInterval, CacheBytes, OnCommit and OnCheckpoint: as in
 	// BadgerOptions.
 	MaxBatch           int
@@ -72,6 +76,9 @@ func (o JetStreamOptions) withDefaults() JetStreamOptions {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.LockWait == 0 {
+		o.LockWait = lockTTL + 2*time.Second
 	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1024
@@ -126,6 +133,10 @@ func openJSKV(o JetStreamOptions, log zerolog.Logger) (*jsKV, error) {
 	}
 	kv := &jsKV{nc: nc, js: js, name: o.Prefix + "_queue", subj: o.Prefix + ".q", timeout: o.Timeout}
 	if err := kv.createStream(o.Replicas); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if kv.lock, err = acquireLock(js, o, log); err != nil {
 		nc.Close()
 		return nil, err
 	}

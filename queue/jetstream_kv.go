@@ -38,6 +38,7 @@ type jsKV struct {
 	name    string // stream name
 	subj    string // subject prefix
 	timeout time.Duration
+	lock    *jsLock // this node's hold on the prefix
 }
 
 // Limits of one transaction. JetStream refuses atomic batches of more than 1000
@@ -87,6 +88,7 @@ func (kv *jsKV) compact() error { return nil }
 func (kv *jsKV) space() spaceState { return spaceState{} }
 
 func (kv *jsKV) close() error {
+	kv.lock.release()
 	kv.nc.Close()
 	return nil
 }

@@ -185,3 +185,32 @@ func TestJetStreamKVBatchAtomic(t *testing.T) {
 		t.Fatalf("after a refused batch: %s", got)
 	}
 }
+
+// One node at a time holds a prefix: a second Open fails with ErrLocked; once the
+// first closes, the prefix opens again at once. Other prefixes are not affected.
+func TestJetStreamPrefixLock(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	open := func(prefix string) (*JetStream, error) {
+		return OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: prefix, LockWait: 300 * time.Millisecond}, testLogger(t))
+	}
+	a, err := open("lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = open("lock")
+	wantErr(t, err, ErrLocked)
+	other, err := open("lock2")
+	if err != nil {
+		t.Fatalf("another prefix: %v", err)
+	}
+	_ = other.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := open("lock")
+	if err != nil {
+		t.Fatalf("after the holder closed: %v", err)
+	}
+	_ = b.Close()
+}

@@ -95,15 +95,6 @@ func (o BadgerOptions) withDefaults() BadgerOptions {
 	if o.NumCompactors == 0 {
 		o.NumCompactors = 2
 	}
-	if o.MaxBatch == 0 {
-		o.MaxBatch = 1024
-	}
-	if o.CheckpointInterval == 0 {
-		o.CheckpointInterval = DefaultCheckpointInterval
-	}
-	if o.CacheBytes == 0 {
-		o.CacheBytes = 16 << 20
-	}
 	if o.GCInterval == 0 {
 		o.GCInterval = 5 * time.Second
 	}
@@ -142,9 +133,7 @@ func OpenBadger(dir string, opts BadgerOptions, log zerolog.Logger) (*Badger, er
 	}
 	e := newEngine(kv, log, engineOptions{maxBatch: opts.MaxBatch,
 		checkpointEvery: opts.CheckpointInterval, cacheBytes: opts.CacheBytes,
-		compactAt: 4 * opts.ValueLogFileSize})
-	e.onCommit = opts.OnCommit
-	e.onCheckpoint = opts.OnCheckpoint
+		compactAt: 4 * opts.ValueLogFileSize, onCommit: opts.OnCommit, onCheckpoint: opts.OnCheckpoint})
 	if err := e.start(); err != nil {
 		_ = kv.close()
 		return nil, fmt.Errorf("queue: open %q: %w", dir, err)

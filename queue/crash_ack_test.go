@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,16 +102,7 @@ func TestAckCrash(t *testing.T) {
 }
 
 func runAckCrashChild(t *testing.T, dir string) []string {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAckCrashChild$")
-	cmd.Env = append(os.Environ(), ackCrashDirEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startChild(t, "TestAckCrashChild", ackCrashDirEnv+"="+dir)
 	var lines []string
 	sc := bufio.NewScanner(out)
 	killAt := 0

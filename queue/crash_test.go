@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -87,11 +88,11 @@ type crashAck struct {
 	seq      uint64
 }
 
-// runCrashChild starts the child, lets it run for a random time after its first
-// acknowledgement, kills it, and returns what it acknowledged.
-func runCrashChild(t *testing.T, dir string, round int) []crashAck {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("QUEUE_CRASH_ROUND=r%d", round))
+// startChild runs this test binary's test (a child of a crash test) with env added,
+// and returns it and its standard output.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, io.Reader) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,13 @@ func runCrashChild(t *testing.T, dir string, round int) []crashAck {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, out
+}
+
+// runCrashChild starts the child, lets it run for a random time after its first
+// acknowledgement, kills it, and returns what it acknowledged.
+func runCrashChild(t *testing.T, dir string, round int) []crashAck {
+	cmd, out := startChild(t, "TestCrashChild", crashDirEnv+"="+dir, fmt.Sprintf("QUEUE_CRASH_ROUND=r%d", round))
 	lines := make(chan string, 1024)
 	go func() {
 		defer close(lines)

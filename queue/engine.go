@@ -53,15 +53,35 @@ func (e *engine) Space() error {
 	return nil
 }
 
-// engineOptions are the knobs both engines share.
+// engineOptions are the knobs every engine shares; zero fields take the defaults of
+// withDefaults, the one place they live.
 type engineOptions struct {
-	maxBatch        int
-	checkpointEvery time.Duration
-	cacheBytes      int
-	compactAt       int64
+	maxBatch        int           // requests per group commit (1024)
+	checkpointEvery time.Duration // DefaultCheckpointInterval
+	cacheBytes      int           // the read cache (16 MiB)
+	compactAt       int64         // freed log bytes that call for a compaction (0: only when idle)
+	onCommit        func(requests int, took time.Duration)
+	onCheckpoint    func()
+}
+
+func (o engineOptions) withDefaults() engineOptions {
+	if o.maxBatch == 0 {
+		o.maxBatch = 1024
+	}
+	if o.checkpointEvery == 0 {
+		o.checkpointEvery = DefaultCheckpointInterval
+	}
+	if o.cacheBytes == 0 {
+		o.cacheBytes = 16 << 20
+	}
+	if o.compactAt == 0 {
+		o.compactAt = 1 << 62
+	}
+	return o
 }
 
 func newEngine(kv kvStore, log zerolog.Logger, o engineOptions) *engine {
+	o = o.withDefaults()
 	e := &engine{
 		kv:        kv,
 		sched:     newScheduler(),
@@ -77,6 +97,9 @@ func newEngine(kv kvStore, log zerolog.Logger, o engineOptions) *engine {
 		cpStop:    make(chan struct{}),
 		cpDone:    make(chan struct{}),
 		nextLog:   1,
+
+		onCommit:     o.onCommit,
+		onCheckpoint: o.onCheckpoint,
 	}
 	e.sched.onFree = e.cache.remove
 	return e
@@ -274,13 +297,9 @@ func (e *engine) finalCheckpoint() error {
 
 // reading runs fn while storage is guaranteed open.
 func (e *engine) reading(ctx context.Context, fn func(kvReader) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	var err error
+	if open := e.whileOpen(ctx, func() { err = e.kv.view(fn) }); open != nil {
+		return open
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return ErrClosed
-	}
-	return e.kv.view(fn)
+	return err
 }

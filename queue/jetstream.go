@@ -80,15 +80,6 @@ func (o JetStreamOptions) withDefaults() JetStreamOptions {
 	if o.LockWait == 0 {
 		o.LockWait = lockTTL + 2*time.Second
 	}
-	if o.MaxBatch == 0 {
-		o.MaxBatch = 1024
-	}
-	if o.CheckpointInterval == 0 {
-		o.CheckpointInterval = DefaultCheckpointInterval
-	}
-	if o.CacheBytes == 0 {
-		o.CacheBytes = 16 << 20
-	}
 	return o
 }
 
@@ -106,11 +97,10 @@ func OpenJetStream(opts JetStreamOptions, log zerolog.Logger) (*JetStream, error
 	if err != nil {
 		return nil, err
 	}
+	// No compactAt: compact is a no-op, deleted keys expire by themselves.
 	e := newEngine(kv, log, engineOptions{maxBatch: opts.MaxBatch,
 		checkpointEvery: opts.CheckpointInterval, cacheBytes: opts.CacheBytes,
-		compactAt: 1 << 62}) // compact is a no-op: deleted keys expire by themselves
-	e.onCommit = opts.OnCommit
-	e.onCheckpoint = opts.OnCheckpoint
+		onCommit: opts.OnCommit, onCheckpoint: opts.OnCheckpoint})
 	if err := e.start(); err != nil {
 		_ = kv.close()
 		return nil, fmt.Errorf("queue: open jetstream stream %s: %w", kv.name, err)

@@ -20,8 +20,7 @@ var _ Engine = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory engine. Close it to stop its writer goroutine.
 func NewMemory(log zerolog.Logger) *Memory {
-	e := newEngine(newMemKV(), log, engineOptions{maxBatch: 1024,
-		checkpointEvery: DefaultCheckpointInterval, cacheBytes: 16 << 20, compactAt: 1 << 62})
+	e := newEngine(newMemKV(), log, engineOptions{})
 	_ = e.start() // loading an empty store cannot fail
 	return &Memory{engine: e}
 }

@@ -100,15 +100,22 @@ func NotificationListTail(f Format) []byte {
 	return []byte("]}")
 }
 
-// stripXMLDecl removes a leading <?xml ...?> declaration (and a BOM).
+// stripXMLDecl removes a leading XML declaration (and a BOM). The target is
+// matched in any case, as checkToken matches it: a "<?Xml ?>" left inside a
+// notificationList would be a declaration after its start.
 func stripXMLDecl(d []byte) []byte {
 	d = bytes.TrimLeft(d, " \t\r\n\ufeff")
-	if bytes.HasPrefix(d, []byte("<?xml")) {
+	if len(d) > 5 && string(d[:2]) == "<?" && strings.EqualFold(string(d[2:5]), "xml") && isDeclEnd(d[5]) {
 		if i := bytes.Index(d, []byte("?>")); i >= 0 {
 			d = d[i+2:]
 		}
 	}
 	return bytes.TrimSpace(d)
+}
+
+// isDeclEnd reports whether c ends a PI target ("<?xml-stylesheet" is no declaration).
+func isDeclEnd(c byte) bool {
+	return c == '?' || c == ' ' || c == '\t' || c == '\r' || c == '\n'
 }
 
 // ClientMessage is a frame a client sends on a channel WebSocket.

@@ -2,6 +2,7 @@ package oma
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"strconv"
 	"strings"
@@ -100,22 +101,20 @@ func NotificationListTail(f Format) []byte {
 	return []byte("]}")
 }
 
-// stripXMLDecl removes a leading XML declaration (and a BOM). The target is
-// matched in any case, as checkToken matches it: a "<?Xml ?>" left inside a
-// notificationList would be a declaration after its start.
+// stripXMLDecl removes a leading XML declaration (and a BOM). The declaration is
+// found by the XML decoder itself, its target matched in any case as checkToken
+// matches it: a "<?Xml!?>" left inside a notificationList would be a declaration
+// after its start.
 func stripXMLDecl(d []byte) []byte {
 	d = bytes.TrimLeft(d, " \t\r\n\ufeff")
-	if len(d) > 5 && string(d[:2]) == "<?" && strings.EqualFold(string(d[2:5]), "xml") && isDeclEnd(d[5]) {
-		if i := bytes.Index(d, []byte("?>")); i >= 0 {
-			d = d[i+2:]
+	if bytes.HasPrefix(d, []byte("<?")) {
+		dec := xml.NewDecoder(bytes.NewReader(d))
+		tok, err := dec.RawToken()
+		if pi, ok := tok.(xml.ProcInst); ok && err == nil && strings.EqualFold(pi.Target, "xml") {
+			d = d[dec.InputOffset():]
 		}
 	}
 	return bytes.TrimSpace(d)
-}
-
-// isDeclEnd reports whether c ends a PI target ("<?xml-stylesheet" is no declaration).
-func isDeclEnd(c byte) bool {
-	return c == '?' || c == ' ' || c == '\t' || c == '\r' || c == '\n'
 }
 
 // ClientMessage is a frame a client sends on a channel WebSocket.

@@ -212,9 +212,10 @@ func mustDial(t testing.TB, channelURL, proto string) *websocket.Conn {
 
 // ackMsg is a frame of acknowledged mode.
 type ackMsg struct {
-	Seq          uint64 `json:"seq"`
-	ContentType  string `json:"contentType"`
-	Notification string `json:"notification"`
+	Seq          uint64  `json:"seq"`
+	PrevSeq      *uint64 `json:"prevSeq"`
+	ContentType  string  `json:"contentType"`
+	Notification string  `json:"notification"`
 }
 
 // readAck reads one acknowledged-mode frame within 5 s.
@@ -226,7 +227,7 @@ func readAck(t testing.TB, c *websocket.Conn) ackMsg {
 		t.Fatalf("read: %v", err)
 	}
 	var m ackMsg
-	if err := json.Unmarshal(data, &m); err != nil || m.Seq == 0 {
+	if err := json.Unmarshal(data, &m); err != nil || m.Seq == 0 || m.PrevSeq == nil {
 		t.Fatalf("frame %s: %v", data, err)
 	}
 	return m

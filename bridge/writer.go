@@ -260,9 +260,12 @@ func omaFrame(run []pending) []byte {
 	return oma.MarshalNotificationList(run[0].format, docs)
 }
 
-// ackFrame is a notification in acknowledged mode.
+// ackFrame is a notification in acknowledged mode. PrevSeq is the seq of the
+// notification before it in the channel (0: none): a client that never got it
+// has missed something (gap detection, docs/channels.md).
 type ackFrame struct {
 	Seq          uint64 `json:"seq"`
+	PrevSeq      uint64 `json:"prevSeq"`
 	ContentType  string `json:"contentType"`
 	Notification string `json:"notification"`
 }
@@ -283,7 +286,7 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 			if err != nil {
 				env = oma.Envelope{ContentType: "application/octet-stream", Body: e.Data}
 			}
-			frame, _ := json.Marshal(ackFrame{Seq: e.Seq, ContentType: env.ContentType, Notification: string(env.Body)})
+			frame, _ := json.Marshal(ackFrame{Seq: e.Seq, PrevSeq: e.PrevSeq(), ContentType: env.ContentType, Notification: string(env.Body)})
 			// Before the write: the client may ack the frame before Write returns.
 			w.sentSeq.Store(e.Seq)
 			if err := w.write(frame); err != nil {

@@ -15,7 +15,8 @@ import (
 )
 
 // Acknowledged mode: receive, ack part, drop, post more, reconnect: delivery restarts
-// at the first unacknowledged, seq contiguous, nothing acknowledged repeated.
+// at the first unacknowledged, seq contiguous, each frame's prevSeq the seq before
+// it (also on the first frame after a reconnect), nothing acknowledged repeated.
 func TestAckModeResumesAtFirstUnacked(t *testing.T) {
 	s := startServer(t, nil)
 	ch := s.create("WebSockets", "")
@@ -28,7 +29,7 @@ func TestAckModeResumesAtFirstUnacked(t *testing.T) {
 	}
 	for i := 1; i <= 10; i++ {
 		m := readAck(t, c)
-		if m.Seq != uint64(i) || numberOf(t, []byte(m.Notification)) != i || m.ContentType != "application/json" {
+		if m.Seq != uint64(i) || *m.PrevSeq != uint64(i-1) || numberOf(t, []byte(m.Notification)) != i || m.ContentType != "application/json" {
 			t.Fatalf("frame %d: %+v", i, m)
 		}
 	}
@@ -43,7 +44,7 @@ func TestAckModeResumesAtFirstUnacked(t *testing.T) {
 	c = mustDial(t, ch.ChannelData.ChannelURL, ProtocolAck)
 	for want := 7; want <= 15; want++ {
 		m := readAck(t, c)
-		if m.Seq != uint64(want) || numberOf(t, []byte(m.Notification)) != want {
+		if m.Seq != uint64(want) || *m.PrevSeq != uint64(want-1) || numberOf(t, []byte(m.Notification)) != want {
 			t.Fatalf("after reconnect want %d, got %+v", want, m)
 		}
 	}

@@ -276,7 +276,7 @@ func (d *Workers) attempt(dest, url string, e queue.Entry) try {
 	}
 	kind := KindOf(dest)
 	d.m.inFlight.Inc()
-	res := d.web.post(url, e.ID, env)
+	res := d.web.post(url, e, env)
 	d.m.inFlight.Dec()
 	d.m.attempt.WithLabelValues(kind).Observe(res.took.Seconds())
 	t := try{tag: env.Tag, attempted: true, at: time.Now(), lastError: res.describe()}

@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // signer adds Standard Webhooks signature headers (webhook-id, webhook-timestamp,
-// webhook-signature) to every attempt. With no key it adds only webhook-id, so
-// receivers can deduplicate whether or not signing is on.
+// webhook-signature) and the gap detection headers (notifyrelay-seq,
+// notifyrelay-prev-seq) to every attempt, and with a key notifyrelay-signature,
+// which covers the seq headers too. With no key it adds only webhook-id and the
+// seq headers, so receivers can deduplicate and find gaps whether or not signing
+// is on.
 type signer struct {
 	key []byte // decoded delivery.signing_secret; nil: unsigned
 }
@@ -26,13 +30,50 @@ func (s signer) signature(id string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// headers returns the header pairs for one attempt at time ts.
-func (s signer) headers(id string, ts time.Time, body []byte) [][2]string {
-	h := [][2]string{{"webhook-id", id}}
+// seqSignature is "v1,<base64 HMAC-SHA256(key, id.timestamp.seq.prevSeq.body)>":
+// the Standard Webhooks signature cannot cover headers, so the seq headers get a
+// signature of their own that verifiers check beside it (docs/delivery.md).
+func (s signer) seqSignature(id string, ts time.Time, seq, prevSeq uint64, body []byte) string {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendInt(nil, ts.Unix(), 10))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendUint(nil, seq, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendUint(nil, prevSeq, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Header names of gap detection (docs/delivery.md).
+const (
+	HeaderSeq          = "notifyrelay-seq"
+	HeaderPrevSeq      = "notifyrelay-prev-seq"
+	HeaderSeqSignature = "notifyrelay-signature"
+)
+
+// headers returns the header pairs for one attempt of notification seq (prevSeq
+// before it) at time ts.
+func (s signer) headers(id string, ts time.Time, seq, prevSeq uint64, body []byte) [][2]string {
+	h := [][2]string{{"webhook-id", id},
+		{HeaderSeq, strconv.FormatUint(seq, 10)}, {HeaderPrevSeq, strconv.FormatUint(prevSeq, 10)}}
 	if s.key == nil {
 		return h
 	}
 	return append(h,
 		[2]string{"webhook-timestamp", strconv.FormatInt(ts.Unix(), 10)},
-		[2]string{"webhook-signature", s.signature(id, ts, body)})
+		[2]string{"webhook-signature", s.signature(id, ts, body)},
+		[2]string{HeaderSeqSignature, s.seqSignature(id, ts, seq, prevSeq, body)})
+}
+
+// signedHeader reports whether a header name is one the signer sets: custom
+// headers never replace those.
+func signedHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "webhook-id", "webhook-timestamp", "webhook-signature", HeaderSeq, HeaderPrevSeq, HeaderSeqSignature:
+		return true
+	}
+	return false
 }

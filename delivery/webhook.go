@@ -16,6 +16,7 @@ import (
 
 	"notifyrelay/config"
 	"notifyrelay/oma"
+	"notifyrelay/queue"
 )
 
 // maxResponseBody is how much of a receiver's response body is read (and kept as
@@ -66,8 +67,9 @@ func retryStaleConn(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
 	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
 }
 
-// post sends env to url with the stable id as webhook-id.
-func (w *webhookClient) post(url, id string, env oma.Envelope) attemptResult {
+// post sends e's envelope env to url with the stable id as webhook-id and e's
+// place in its destination as the gap detection headers.
+func (w *webhookClient) post(url string, e queue.Entry, env oma.Envelope) attemptResult {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -75,7 +77,7 @@ func (w *webhookClient) post(url, id string, env oma.Envelope) attemptResult {
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType(env.ContentType)
 	req.Header.Set("Accept", acceptFor(env.ContentType))
-	for _, h := range w.sign.headers(id, time.Now(), env.Body) {
+	for _, h := range w.sign.headers(e.ID, time.Now(), e.Seq, e.PrevSeq(), env.Body) {
 		req.Header.Set(h[0], h[1])
 	}
 	req.SetBodyRaw(env.Body)

@@ -70,6 +70,18 @@ type Entry struct {
 	LastError string    // reason given to the last Retry
 }
 
+// PrevSeq is the Seq of the notification before e in its destination (0: none).
+// Receivers compare it with the last seq they got to find gaps (a dead letter in
+// between, a lost frame); it is derived here, beside the rule that makes it
+// true (Seq grows by one per entry), so that a queue numbering entries sparsely
+// has one place to change.
+func (e Entry) PrevSeq() uint64 {
+	if e.Seq == 0 {
+		return 0
+	}
+	return e.Seq - 1
+}
+
 // Record is a key/value pair written atomically with entries. A nil Value deletes the key.
 type Record struct {
 	Key   []byte

@@ -61,6 +61,11 @@ type App struct {
 	wg          sync.WaitGroup
 	serveErr    chan error
 	stopOnce    sync.Once
+	mu          sync.Mutex // held by stop's start and by a standby's activation
+	hooksOnce   sync.Once
+	hooks       queueHooks
+	activeOnce  sync.Once
+	active      prometheus.Gauge
 }
 
 // New opens the queue and builds every part. Nothing listens yet.
@@ -79,22 +84,47 @@ func New(cfg config.Config, log zerolog.Logger) (*App, error) {
 
 // Start binds the listeners, opens the queue, builds the parts and starts serving.
 // public_url, when unset, is derived from the bound address (so :0 works).
+//
+// With queue.engine jetstream, a node that finds the prefix held by another node
+// starts as a standby instead (standby.go): it forwards its connections to that
+// node and takes over when the other's lock expires.
 func (a *App) Start(ctx context.Context) error {
 	if err := a.listen(); err != nil {
 		return err
 	}
-	if err := a.open(); err != nil {
+	engine, err := a.openEngine()
+	var held *queue.HeldError
+	if errors.As(err, &held) {
+		a.standby(ctx, held)
+		return nil
+	}
+	if err != nil {
 		a.closeListeners()
+		return err
+	}
+	if err := a.activate(ctx, engine); err != nil {
+		a.closeListeners()
+		return err
+	}
+	if a.cfg.Queue.Engine == "jetstream" {
+		a.setActive(true)
+	}
+	return nil
+}
+
+// activate builds the parts on engine, starts them and serves.
+func (a *App) activate(ctx context.Context, engine countedEngine) error {
+	if err := a.open(engine); err != nil {
 		return err
 	}
 	for _, p := range a.parts {
 		if err := p.Start(ctx); err != nil {
-			a.closeListeners()
 			_ = a.engine.Close()
 			return fmt.Errorf("start: %w", err)
 		}
 	}
 	a.serve()
+	a.watchLock(engine)
 	if a.cfg.AuthOff() {
 		a.log.Warn().Msg("authentication is off (no auth.tokens): every request may act for any user")
 	}
@@ -114,6 +144,9 @@ func (a *App) listen() error {
 	if a.cfg.PublicURL == "" {
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
 	}
+	if a.cfg.Queue.JetStream.Advertise == "" {
+		a.cfg.Queue.JetStream.Advertise = advertised(ln.Addr())
+	}
 	if a.cfg.AdminListen != "" {
 		if a.adminLn, err = net.Listen("tcp", a.cfg.AdminListen); err != nil {
 			ln.Close()
@@ -123,21 +156,24 @@ func (a *App) listen() error {
 	return nil
 }
 
-func (a *App) open() error {
-	engine, err := openQueue(a.cfg, a.log, a.reg)
-	if err != nil {
-		return err
-	}
+// openEngine opens the queue engine. A JetStream prefix held by another node
+// fails at once with a *queue.HeldError: this node becomes a standby.
+func (a *App) openEngine() (countedEngine, error) {
+	return openEngine(a.cfg, a.log.With().Str("component", "queue").Logger(), a.queueMetrics())
+}
+
+func (a *App) open(engine countedEngine) error {
+	a.registerEngine(engine)
 	a.engine = newCountingQueue(engine, a.reg)
 	a.space = func() error { return nil }
 	if s, ok := engine.(interface{ Space() error }); ok {
 		a.space = s.Space
 	}
-	a.reg.MustRegister(newQueueCollector(engine))
 	a.router = api.NewRouter(a.reg, a.log.With().Str("component", "api").Logger())
 	auth := api.NewAuth(a.cfg.Auth.Tokens)
 	a.bodies = &bodyLimiter{max: int64(a.cfg.Limits.MaxBody), budget: int64(a.cfg.Limits.MaxInflightBody)}
 	a.router.ReadBodies(api.AdmitToken(auth), a.bodies.read)
+	var err error
 	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine, auth)
 	if err != nil {
 		_ = engine.Close()
@@ -157,8 +193,17 @@ func (a *App) serve() {
 		Name: "notifyrelay_http_open_connections",
 		Help: "Connections open on the public listener.",
 	}, func() float64 { return float64(a.srv.GetOpenConnectionsCount()) }))
+	if sw, ok := a.ln.(*switchListener); ok {
+		sw.serve()
+	}
 	a.goServe(a.srv, a.ln)
-	if a.adminLn != nil {
+	a.serveAdmin()
+}
+
+// serveAdmin serves metrics (and pprof) on admin_listen, once: a standby serves
+// them before it takes over.
+func (a *App) serveAdmin() {
+	if a.adminLn != nil && a.admin == nil {
 		a.admin = a.newServer(a.handleAdmin)
 		a.goServe(a.admin, a.adminLn)
 	}
@@ -209,7 +254,9 @@ func (a *App) Stop() error {
 }
 
 func (a *App) stop() error {
+	a.mu.Lock() // an activation in progress finishes first; none starts after
 	close(a.stopping)
+	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
 	defer cancel()
 	var errs []error
@@ -217,7 +264,9 @@ func (a *App) stop() error {
 	for i := len(a.parts) - 1; i >= 0; i-- {
 		errs = append(errs, a.parts[i].Stop(ctx))
 	}
-	errs = append(errs, a.engine.Close())
+	if a.engine != nil {
+		errs = append(errs, a.engine.Close())
+	}
 	a.wg.Wait()
 	a.log.Info().Msg("notifyrelay stopped")
 	return errors.Join(errs...)
@@ -229,7 +278,10 @@ func (a *App) stopIngress(ctx context.Context) error {
 			d.Drain(ctx)
 		}
 	}
-	errs := []error{a.srv.ShutdownWithContext(ctx)}
+	var errs []error
+	if a.srv != nil {
+		errs = append(errs, a.srv.ShutdownWithContext(ctx))
+	}
 	if a.admin != nil {
 		errs = append(errs, a.admin.ShutdownWithContext(ctx))
 	}

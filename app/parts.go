@@ -15,38 +15,47 @@ import (
 	"notifyrelay/relay"
 )
 
-// openQueue opens the queue engine of queue.engine (Badger in data_dir, or a
-// JetStream stream), observing its group commits (requests per commit, commit
-// latency with its fsync or replication) and the keys it writes.
-func openQueue(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer) (queue.Engine, error) {
-	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "notifyrelay_queue_commit_batch_size",
-		Help:    "Requests (appends, acks, retries…) carried by one group commit.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+// queueHooks observe the engine's group commits (requests per commit, commit
+// latency with its fsync or replication) and checkpoints.
+type queueHooks struct {
+	onCommit     func(n int, took time.Duration)
+	onCheckpoint func()
+}
+
+// queueMetrics registers the commit and checkpoint metrics, once per App (a
+// standby may open the engine many times before it gets it).
+func (a *App) queueMetrics() queueHooks {
+	a.hooksOnce.Do(func() {
+		batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "notifyrelay_queue_commit_batch_size",
+			Help:    "Requests (appends, acks, retries…) carried by one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		})
+		fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "notifyrelay_queue_commit_seconds",
+			Help:    "Duration of one group commit, its fsync (or JetStream acknowledgement) included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		})
+		checkpoints := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "notifyrelay_queue_checkpoints_total",
+			Help: "Checkpoints written: acknowledgements up to the last one survive a crash.",
+		})
+		a.reg.MustRegister(batch, fsync, checkpoints)
+		a.hooks = queueHooks{onCheckpoint: checkpoints.Inc, onCommit: func(n int, took time.Duration) {
+			batch.Observe(float64(n))
+			fsync.Observe(took.Seconds())
+		}}
 	})
-	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "notifyrelay_queue_commit_seconds",
-		Help:    "Duration of one group commit, its fsync (or JetStream acknowledgement) included.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
-	})
-	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "notifyrelay_queue_checkpoints_total",
-		Help: "Checkpoints written: acknowledgements up to the last one survive a crash.",
-	})
-	reg.MustRegister(batch, fsync, checkpoints)
-	onCommit := func(n int, took time.Duration) {
-		batch.Observe(float64(n))
-		fsync.Observe(took.Seconds())
-	}
-	q, err := openEngine(cfg, log.With().Str("component", "queue").Logger(), onCommit, checkpoints.Inc)
-	if err != nil {
-		return nil, err
-	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	return a.hooks
+}
+
+// registerEngine registers the metrics read from the engine in use.
+func (a *App) registerEngine(q countedEngine) {
+	a.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "notifyrelay_queue_keys_written_total",
 		Help: "Storage keys set or deleted by queue commits (log values, cursors, records).",
 	}, func() float64 { return float64(q.KeysWritten()) }))
-	return q, nil
+	a.reg.MustRegister(newQueueCollector(q))
 }
 
 // countedEngine is an engine that counts the keys it writes (both engines do).
@@ -55,18 +64,22 @@ type countedEngine interface {
 	KeysWritten() int64
 }
 
-func openEngine(cfg config.Config, log zerolog.Logger, onCommit func(int, time.Duration), onCheckpoint func()) (countedEngine, error) {
+// openEngine opens the engine of queue.engine: Badger in data_dir, or a JetStream
+// stream; a JetStream prefix another node holds fails at once (*queue.HeldError).
+func openEngine(cfg config.Config, log zerolog.Logger, h queueHooks) (countedEngine, error) {
 	if cfg.Queue.Engine == "jetstream" {
 		j := cfg.Queue.JetStream
-		return queue.OpenJetStream(queue.JetStreamOptions{URLs: j.URLs, Replicas: j.Replicas, Prefix: j.Prefix,
-			CheckpointInterval: cfg.Queue.CheckpointInterval.D(), OnCommit: onCommit, OnCheckpoint: onCheckpoint}, log)
+		o := queue.JetStreamOptions{URLs: j.URLs, Replicas: j.Replicas, Prefix: j.Prefix,
+			LockTTL: j.LockTTL.D(), Advertise: j.Advertise, CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+			OnCommit: h.onCommit, OnCheckpoint: h.onCheckpoint, LockWait: -1}
+		return queue.OpenJetStream(o, log)
 	}
 	return queue.OpenBadger(cfg.DataDir, queue.BadgerOptions{
 		CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
 		ValueLogFileSize:   int64(cfg.Queue.ValueLogFileSize),
 		MemTableSize:       int64(cfg.Queue.MemTableSize),
-		OnCommit:           onCommit,
-		OnCheckpoint:       onCheckpoint,
+		OnCommit:           h.onCommit,
+		OnCheckpoint:       h.onCheckpoint,
 	}, log)
 }
 

@@ -52,6 +52,13 @@ type JetStream struct {
 	URLs     []string `yaml:"urls"`     // NATS servers
 	Replicas int      `yaml:"replicas"` // copies of the stream: 1 for one server, 3 for a cluster
 	Prefix   string   `yaml:"prefix"`   // names this deployment's stream and subjects
+	// LockTTL: how long the prefix's lock outlives its holder's last renewal, the
+	// longest a standby waits to take over from a dead active node.
+	LockTTL Duration `yaml:"lock_ttl"`
+	// Advertise: host:port where other nodes reach this node's listener (a standby
+	// forwards to the active node there). Empty: the bound address, or the host
+	// name with the bound port when listening on all interfaces.
+	Advertise string `yaml:"advertise"`
 }
 
 // Auth lists the bearer tokens. No tokens: authentication is off.
@@ -140,7 +147,8 @@ func Default() Config {
 			MaxGroupsPerUser: 1000, MaxParticipants: 1000, MaxChannelsPerUser: 1000, MaxSubscriptionsPerUser: 1000},
 		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond),
 			ValueLogFileSize: Size(16 << 20), MemTableSize: Size(8 << 20), Engine: "badger",
-			JetStream: JetStream{URLs: []string{"nats://127.0.0.1:4222"}, Replicas: 1, Prefix: "notifyrelay"}},
+			JetStream: JetStream{URLs: []string{"nats://127.0.0.1:4222"}, Replicas: 1, Prefix: "notifyrelay",
+				LockTTL: Duration(10 * time.Second)}},
 	}
 }
 
@@ -332,5 +340,8 @@ func (c *Config) checkJetStream() error {
 	if !jetStreamPrefix.MatchString(j.Prefix) {
 		return fmt.Errorf("queue.jetstream.prefix: %q must be 1 to 64 letters, digits, - or _", j.Prefix)
 	}
-	return nil
+	if j.LockTTL.D() < time.Second {
+		return fmt.Errorf("queue.jetstream.lock_ttl: %v is below 1s", j.LockTTL.D())
+	}
+	return checkHostPort("queue.jetstream.advertise", j.Advertise, true)
 }

@@ -27,7 +27,12 @@ import (
 // NATS servers' jetstream block fsyncs before the ack: the same guarantee as Badger.
 type JetStream struct {
 	*engine
+	lock *jsLock
 }
+
+// Lost is closed when this node lost the prefix's lock: its engine refuses every
+// commit from then on, and the node must stop (jetstream_lock.go).
+func (j *JetStream) Lost() <-chan struct{} { return j.lock.lost }
 
 var _ Engine = (*JetStream)(nil)
 
@@ -44,9 +49,16 @@ type JetStreamOptions struct {
 	// Timeout bounds one JetStream call (default 10 s).
 	Timeout time.Duration
 	// LockWait is how long Open waits for the prefix's lock while another node
-	// holds it (default 12 s: a dead holder's lock expires within 10 s), then
-	// fails with ErrLocked (jetstream_lock.go).
+	// holds it (default LockTTL + 2 s: a dead holder's lock expires meanwhile),
+	// then fails with a *HeldError, an ErrLocked (jetstream_lock.go). Negative:
+	// one attempt.
 	LockWait time.Duration
+	// LockTTL is how long the prefix's lock outlives its holder's last renewal
+	// (default 10 s): the longest another node waits to take over from a dead one.
+	LockTTL time.Duration
+	// Advertise is the address other nodes reach this one at, kept in the lock so
+	// that a standby node can forward to the holder.
+	Advertise string
 	// MaxBatch, CheckpointInterval, CacheBytes, OnCommit and OnCheckpoint: as in
 	// BadgerOptions.
 	MaxBatch           int
@@ -77,8 +89,11 @@ func (o JetStreamOptions) withDefaults() JetStreamOptions {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.LockTTL == 0 {
+		o.LockTTL = defaultLockTTL
+	}
 	if o.LockWait == 0 {
-		o.LockWait = lockTTL + 2*time.Second
+		o.LockWait = o.LockTTL + 2*time.Second
 	}
 	return o
 }
@@ -105,7 +120,7 @@ func OpenJetStream(opts JetStreamOptions, log zerolog.Logger) (*JetStream, error
 		_ = kv.close()
 		return nil, fmt.Errorf("queue: open jetstream stream %s: %w", kv.name, err)
 	}
-	return &JetStream{engine: e}, nil
+	return &JetStream{engine: e, lock: kv.lock}, nil
 }
 
 func openJSKV(o JetStreamOptions, log zerolog.Logger) (*jsKV, error) {

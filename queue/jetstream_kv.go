@@ -247,6 +247,9 @@ func (t *jsTxn) commit() error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	if err := t.kv.lock.check(); err != nil {
+		return err
+	}
 	ctx, cancel := t.kv.ctx()
 	defer cancel()
 	if len(msgs) == 1 {

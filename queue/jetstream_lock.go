@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,41 +16,66 @@ import (
 
 // The node keeps the queue's index and leases in memory, so one node at a time may
 // use a prefix: the JetStream counterpart of Badger's directory lock. The lock is a
-// key in the KV bucket <prefix>_lock that expires lockTTL after its last renewal;
-// the holder renews it every lockTTL/3 and deletes it at Close. A node that died
+// key in the KV bucket <prefix>_lock that expires LockTTL after its last renewal;
+// the holder renews it every LockTTL/4 and deletes it at Close. A node that died
 // holding it leaves it to expire: the next Open waits for that (LockWait).
 //
-// This keeps a second node from opening the prefix; it does not fence a node that
-// lost its lock while running (a NATS partition longer than lockTTL): that node
-// logs an error and goes on. Leases per partition, in the next step, replace it.
-const lockTTL = 10 * time.Second
+// A holder that could not renew for LockTTL/2 (cut off from NATS, or stalled)
+// counts the lock as lost: from then on every commit of its engine fails with
+// ErrLocked and Lost() is closed, so that it stops before the key expires and
+// another node may take the prefix. The margin is half the TTL; this is not a
+// fence against a process paused for longer than that (docs/scale-out.md).
+const defaultLockTTL = 10 * time.Second
 
-type jsLock struct {
-	kv   jetstream.KeyValue
-	who  []byte
-	rev  uint64
-	log  zerolog.Logger
-	stop chan struct{}
-	wg   sync.WaitGroup
+// HeldError is the ErrLocked that Open returns when another node holds the prefix.
+type HeldError struct {
+	Prefix string
+	Who    string // host, pid and connection of the holder
+	Addr   string // the holder's advertised address (JetStreamOptions.Advertise)
 }
 
-// acquireLock takes the prefix's lock, waiting up to wait for another holder's
-// lock to be released or to expire; ErrLocked if it is still held then.
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%v: another notifyrelay node uses jetstream prefix %q (%s)", ErrLocked, e.Prefix, e.Who)
+}
+
+func (e *HeldError) Unwrap() error { return ErrLocked }
+
+// lockValue is what the lock key holds.
+type lockValue struct {
+	Who  string `json:"who"`
+	Addr string `json:"addr,omitempty"`
+}
+
+type jsLock struct {
+	kv      jetstream.KeyValue
+	value   []byte
+	ttl     time.Duration
+	rev     uint64
+	log     zerolog.Logger
+	stop    chan struct{}
+	lost    chan struct{}
+	lostErr error
+	wg      sync.WaitGroup
+}
+
+// acquireLock takes the prefix's lock, waiting up to o.LockWait for another
+// holder's lock to be released or to expire (a negative LockWait tries once); a
+// *HeldError if it is still held then.
 func acquireLock(js jetstream.JetStream, o JetStreamOptions, log zerolog.Logger) (*jsLock, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: o.Prefix + "_lock",
-		TTL: lockTTL, Replicas: o.Replicas, Storage: jetstream.FileStorage})
+		TTL: o.LockTTL, Replicas: o.Replicas, Storage: jetstream.FileStorage})
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("queue: jetstream lock bucket: %w", err)
 	}
 	host, _ := os.Hostname()
-	l := &jsLock{kv: kv, who: fmt.Appendf(nil, "%s pid %d %s", host, os.Getpid(), nats.NewInbox()), log: log,
-		stop: make(chan struct{})}
+	v, _ := json.Marshal(lockValue{Who: fmt.Sprintf("%s pid %d %s", host, os.Getpid(), nats.NewInbox()), Addr: o.Advertise})
+	l := &jsLock{kv: kv, value: v, ttl: o.LockTTL, log: log, stop: make(chan struct{}), lost: make(chan struct{})}
 	deadline := time.Now().Add(o.LockWait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
-		l.rev, err = kv.Create(ctx, "owner", l.who)
+		l.rev, err = kv.Create(ctx, "owner", l.value)
 		cancel()
 		if err == nil {
 			l.wg.Add(1)
@@ -59,41 +85,64 @@ func acquireLock(js jetstream.JetStream, o JetStreamOptions, log zerolog.Logger)
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("queue: take the jetstream lock: %w", err)
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w: another notifyrelay node uses jetstream prefix %q (%s)", ErrLocked, o.Prefix, l.holder())
+		if !time.Now().Before(deadline) {
+			return nil, l.held(o.Prefix)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
-func (l *jsLock) holder() string {
+// held describes the current holder.
+func (l *jsLock) held(prefix string) *HeldError {
+	e := &HeldError{Prefix: prefix, Who: "holder unknown"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if e, err := l.kv.Get(ctx, "owner"); err == nil {
-		return string(e.Value())
+	if kve, err := l.kv.Get(ctx, "owner"); err == nil {
+		var v lockValue
+		if json.Unmarshal(kve.Value(), &v) == nil {
+			e.Who, e.Addr = v.Who, v.Addr
+		}
 	}
-	return "holder unknown"
+	return e
 }
 
-// renew keeps the lock alive until release.
+// renew keeps the lock alive until release, and gives it up as lost when it could
+// not be renewed for half its TTL.
 func (l *jsLock) renew() {
 	defer l.wg.Done()
-	t := time.NewTicker(lockTTL / 3)
+	t := time.NewTicker(l.ttl / 4)
 	defer t.Stop()
+	lastOK := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockTTL/3)
-		rev, err := l.kv.Update(ctx, "owner", l.who, l.rev)
+		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/4)
+		rev, err := l.kv.Update(ctx, "owner", l.value, l.rev)
 		cancel()
-		if err != nil {
-			l.log.Error().Err(err).Msg("queue: could not renew the jetstream prefix lock; another node may take this prefix")
+		if err == nil {
+			l.rev, lastOK = rev, time.Now()
 			continue
 		}
-		l.rev = rev
+		l.log.Error().Err(err).Msg("queue: could not renew the jetstream prefix lock")
+		if time.Since(lastOK) >= l.ttl/2 || errors.Is(err, jetstream.ErrKeyExists) {
+			l.lostErr = fmt.Errorf("%w: lost the jetstream prefix lock (not renewed for %v: %v)", ErrLocked, time.Since(lastOK).Round(time.Millisecond), err)
+			close(l.lost)
+			l.log.Error().Err(l.lostErr).Msg("queue: stopping all writes; another node may take this prefix")
+			return
+		}
+	}
+}
+
+// check returns the error that refuses every commit once the lock is lost.
+func (l *jsLock) check() error {
+	select {
+	case <-l.lost:
+		return l.lostErr
+	default:
+		return nil
 	}
 }
 
@@ -101,6 +150,9 @@ func (l *jsLock) renew() {
 func (l *jsLock) release() {
 	close(l.stop)
 	l.wg.Wait()
+	if l.check() != nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.kv.Delete(ctx, "owner", jetstream.LastRevision(l.rev))

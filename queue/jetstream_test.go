@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -191,7 +193,8 @@ func TestJetStreamKVBatchAtomic(t *testing.T) {
 func TestJetStreamPrefixLock(t *testing.T) {
 	c := natstest.Start(t, 1, false)
 	open := func(prefix string) (*JetStream, error) {
-		return OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: prefix, LockWait: 300 * time.Millisecond}, testLogger(t))
+		return OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: prefix, LockWait: 300 * time.Millisecond,
+			Advertise: "10.0.0.1:8080"}, testLogger(t))
 	}
 	a, err := open("lock")
 	if err != nil {
@@ -200,6 +203,10 @@ func TestJetStreamPrefixLock(t *testing.T) {
 	defer a.Close()
 	_, err = open("lock")
 	wantErr(t, err, ErrLocked)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Addr != "10.0.0.1:8080" {
+		t.Fatalf("the refusal does not name the holder's address: %#v", err)
+	}
 	other, err := open("lock2")
 	if err != nil {
 		t.Fatalf("another prefix: %v", err)
@@ -213,4 +220,41 @@ func TestJetStreamPrefixLock(t *testing.T) {
 		t.Fatalf("after the holder closed: %v", err)
 	}
 	_ = b.Close()
+}
+
+// A node whose lock was taken from it (here: deleted and taken by another node, as
+// after an expiry while it was cut off) counts it lost within half the TTL: Lost is
+// closed and every commit fails with ErrLocked, so it cannot overwrite what the new
+// holder writes.
+func TestJetStreamLostLockStopsWrites(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	o := JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), LockTTL: time.Second, LockWait: -1}
+	a, err := OpenJetStream(o, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if _, err := a.Append(ctx, Write{Entries: []Entry{{ID: "1", Dest: "d", Data: []byte("x")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.lock.kv.Delete(ctx, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenJetStream(o, testLogger(t))
+	if err != nil {
+		t.Fatalf("the second node could not take the freed lock: %v", err)
+	}
+	defer b.Close()
+	select {
+	case <-a.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first node did not notice it lost the lock")
+	}
+	_, err = a.Append(ctx, Write{Entries: []Entry{{ID: "2", Dest: "d", Data: []byte("y")}}})
+	wantErr(t, err, ErrLocked)
+	got, err := b.Read(ctx, "d", 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != "1" {
+		t.Fatalf("the new holder reads %v, %v; want entry 1 only", got, err)
+	}
 }

@@ -85,6 +85,29 @@ type Delivery struct {
 	Workers             int      `yaml:"workers"` // destinations delivered in parallel
 	MaxConnsPerHost     int      `yaml:"max_conns_per_host"`
 	RecordRetention     Duration `yaml:"record_retention"` // how long GET /deliveries/{id} answers after the end
+	// IdempotencyWindow is how long an Idempotency-Key on POST /relay/v1/deliveries
+	// keeps its first answer. 0: the header is ignored.
+	IdempotencyWindow Duration  `yaml:"idempotency_window"`
+	Breaker           Breaker   `yaml:"breaker"`
+	RateLimit         RateLimit `yaml:"rate_limit"`
+	// RetainDelivered keeps delivered notifications this long so that they can be
+	// delivered again (replay by range). 0: off.
+	RetainDelivered Duration `yaml:"retain_delivered"`
+}
+
+// Breaker pauses a destination that keeps failing (docs/delivery.md).
+type Breaker struct {
+	Failures      int      `yaml:"failures"`       // consecutive failed attempts that open it; 0: never by count
+	For           Duration `yaml:"for"`            // failing this long opens it; 0: never by time
+	ProbeInterval Duration `yaml:"probe_interval"` // while open, one attempt per interval
+	OperatorURL   string   `yaml:"operator_url"`   // receives pause/resume events; "" none
+}
+
+// RateLimit paces a destination's deliveries: Rate per second with bursts of
+// Burst. Rate 0: unlimited.
+type RateLimit struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
 }
 
 // Backoff is exponential backoff with full jitter between attempts.
@@ -133,13 +156,16 @@ func Default() Config {
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
 		Delivery: Delivery{
-			Timeout:         Duration(10 * time.Second),
-			Backoff:         Backoff{Initial: Duration(time.Second), Max: Duration(10 * time.Minute)},
-			MaxAge:          Duration(24 * time.Hour),
-			RetryAfterMax:   Duration(time.Hour),
-			Workers:         256,
-			MaxConnsPerHost: 64,
-			RecordRetention: Duration(7 * 24 * time.Hour),
+			Timeout:           Duration(10 * time.Second),
+			Backoff:           Backoff{Initial: Duration(time.Second), Max: Duration(10 * time.Minute)},
+			MaxAge:            Duration(24 * time.Hour),
+			RetryAfterMax:     Duration(time.Hour),
+			Workers:           256,
+			MaxConnsPerHost:   64,
+			RecordRetention:   Duration(7 * 24 * time.Hour),
+			IdempotencyWindow: Duration(24 * time.Hour),
+			Breaker:           Breaker{Failures: 50, For: Duration(time.Hour), ProbeInterval: Duration(time.Minute)},
+			RateLimit:         RateLimit{Rate: 0, Burst: 1},
 		},
 		Chat:     Chat{StatusNotification: "delivered", MaxDuration: 86400},
 		Channels: Channels{DefaultLifetime: 7200, MaxLifetime: 86400, PollTimeout: Duration(30 * time.Second), Window: 256, MaxWindow: 4096, SendBuffer: 256, WriteTimeout: Duration(10 * time.Second), MaxAnswerBytes: Size(1 << 20)},
@@ -209,6 +235,11 @@ func (c Config) Public() string {
 	return "http://" + c.Listen
 }
 
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
 func (c *Config) checkPublicURL() error {
 	if c.PublicURL == "" {
 		return nil
@@ -268,6 +299,28 @@ func (c *Config) checkDelivery() error {
 		return fmt.Errorf("delivery.max_conns_per_host: must be positive")
 	case d.RecordRetention <= 0:
 		return fmt.Errorf("delivery.record_retention: must be positive")
+	case d.IdempotencyWindow < 0:
+		return fmt.Errorf("delivery.idempotency_window: must be 0 (off) or positive")
+	case d.RetainDelivered < 0:
+		return fmt.Errorf("delivery.retain_delivered: must be 0 (off) or positive")
+	}
+	return d.checkPacing()
+}
+
+func (d Delivery) checkPacing() error {
+	switch {
+	case d.Breaker.Failures < 0:
+		return fmt.Errorf("delivery.breaker.failures: must be 0 (off) or positive")
+	case d.Breaker.For < 0:
+		return fmt.Errorf("delivery.breaker.for: must be 0 (off) or positive")
+	case d.Breaker.ProbeInterval <= 0:
+		return fmt.Errorf("delivery.breaker.probe_interval: must be positive")
+	case d.Breaker.OperatorURL != "" && !httpURL(d.Breaker.OperatorURL):
+		return fmt.Errorf("delivery.breaker.operator_url: %q is not an absolute http(s) URL", d.Breaker.OperatorURL)
+	case d.RateLimit.Rate < 0:
+		return fmt.Errorf("delivery.rate_limit.rate: must be 0 (unlimited) or positive")
+	case d.RateLimit.Burst < 1:
+		return fmt.Errorf("delivery.rate_limit.burst: must be at least 1")
 	}
 	if _, err := SigningKey(d.SigningSecret); err != nil {
 		return fmt.Errorf("delivery.signing_secret: %w", err)

@@ -191,6 +191,12 @@ func setValue(f reflect.Value, v string) error {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
 		f.SetInt(int64(n))
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		f.SetFloat(x)
 	case reflect.Slice:
 		return setList(f, v)
 	default:

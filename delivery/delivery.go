@@ -444,7 +444,21 @@ func (d *Workers) drop(dest string) {
 	d.log.Info().Str("dest", dest).Int("dropped", n).Msg("destination gone: its queued notifications were dropped")
 }
 
-// sweeper removes delivery records past delivery.record_retention.
+// sweep runs one sweep in pages of 1000 until a page comes back short.
+func (d *Workers) sweep(what string, page func() (int, error)) {
+	for {
+		n, err := page()
+		if err != nil && d.take.Err() == nil {
+			d.log.Warn().Err(err).Msg("sweep " + what)
+		}
+		if n < 1000 || err != nil {
+			return
+		}
+	}
+}
+
+// sweeper removes delivery records past delivery.record_retention and
+// idempotency keys past delivery.idempotency_window.
 func (d *Workers) sweeper() {
 	defer d.wg.Done()
 	retention := d.cfg.RecordRetention.D()
@@ -455,15 +469,10 @@ func (d *Workers) sweeper() {
 		case <-d.take.Done():
 			return
 		case now := <-tick.C:
-			for {
-				n, err := sweepExpired(d.take, d.q, now, retention, 1000)
-				if err != nil && d.take.Err() == nil {
-					d.log.Warn().Err(err).Msg("sweep delivery records")
-				}
-				if n < 1000 || err != nil {
-					break
-				}
-			}
+			d.sweep("delivery records", func() (int, error) { return sweepExpired(d.take, d.q, now, retention, 1000) })
+			d.sweep("idempotency keys", func() (int, error) {
+				return sweepIdempotency(d.take, d.q, now, d.cfg.IdempotencyWindow.D(), 1000)
+			})
 		}
 	}
 }

@@ -180,3 +180,10 @@ func TooManyRequests(limit string) *RequestError {
 func TooLarge(limit int) *RequestError {
 	return &RequestError{Status: 413, MessageID: "SVC0002", Text: TextSVC0002, Variables: []string{"body larger than " + itoa(limit) + " bytes"}}
 }
+
+// IdempotencyKeyReused is 422 SVC0002: an Idempotency-Key already answered a
+// different request (draft-ietf-httpapi-idempotency-key-header: 422).
+func IdempotencyKeyReused() *RequestError {
+	return &RequestError{Status: 422, MessageID: "SVC0002", Text: TextSVC0002,
+		Variables: []string{"Idempotency-Key (already used for a different request)"}}
+}

@@ -33,6 +33,7 @@ type operatorAPI struct {
 	auth *api.Auth
 	cfg  config.Config
 	book *delivery.Book
+	idem idemLocks
 	subs func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
 }
 
@@ -120,10 +121,10 @@ func (o *operatorAPI) checker(ctx context.Context) *checker {
 	return &checker{ctx: ctx, allowPrivate: o.cfg.Delivery.AllowPrivateTargets, seen: map[string]error{}}
 }
 
-// queueAll makes every item durable in one Append: all or none.
-func (o *operatorAPI) queueAll(ctx context.Context, items []accepted) error {
+// queueAll makes every item durable in one Append, with extra records: all or none.
+func (o *operatorAPI) queueAll(ctx context.Context, items []accepted, extra ...queue.Record) error {
 	now := time.Now()
-	w := queue.Write{Entries: make([]queue.Entry, 0, len(items))}
+	w := queue.Write{Entries: make([]queue.Entry, 0, len(items)), Records: extra}
 	newDests := map[string]delivery.Target{}
 	for _, a := range items {
 		w.Entries = append(w.Entries, a.entry)
@@ -152,16 +153,28 @@ func (o *operatorAPI) postDelivery(r *api.Request) (api.Answer, *oma.RequestErro
 	if !validMediaType(it.ContentType) {
 		return api.Answer{}, oma.UnsupportedMedia(it.ContentType)
 	}
+	replay, key, e := o.idempotency(r, "deliveries", []byte(it.NotifyURL), []byte(it.Key), []byte(it.ContentType), []byte(it.Body))
+	if replay != nil || e != nil {
+		return deref(replay), e
+	}
+	defer key.done()
 	a, e := o.checker(r).check(it, "")
 	if e != nil {
 		return api.Answer{}, e
 	}
-	if err := o.queueAll(r, []accepted{a}); err != nil {
+	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": delivery.StatePending, "destination": a.dest}))
+	ans.Location = o.deliveryURL(a.id)
+	if err := o.queueAll(r, []accepted{a}, key.records(ans)...); err != nil {
 		return api.Answer{}, queueFault(err)
 	}
-	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": delivery.StatePending}))
-	ans.Location = o.deliveryURL(a.id)
 	return ans, nil
+}
+
+func deref(a *api.Answer) api.Answer {
+	if a == nil {
+		return api.Answer{}
+	}
+	return *a
 }
 
 // postBatch is POST /deliveries:batch: a JSON array queued all or none.
@@ -173,6 +186,11 @@ func (o *operatorAPI) postBatch(r *api.Request) (api.Answer, *oma.RequestError) 
 	if e != nil {
 		return api.Answer{}, e
 	}
+	replay, key, e := o.idempotency(r, "deliveries:batch", r.PostBody())
+	if replay != nil || e != nil {
+		return deref(replay), e
+	}
+	defer key.done()
 	c := o.checker(r)
 	all := make([]accepted, 0, len(items))
 	ids := make([]string, 0, len(items))
@@ -183,10 +201,11 @@ func (o *operatorAPI) postBatch(r *api.Request) (api.Answer, *oma.RequestError) 
 		}
 		all, ids = append(all, a), append(ids, a.id)
 	}
-	if err := o.queueAll(r, all); err != nil {
+	ans := api.Accepted(mustJSON(map[string][]string{"ids": ids}))
+	if err := o.queueAll(r, all, key.records(ans)...); err != nil {
 		return api.Answer{}, queueFault(err)
 	}
-	return api.Accepted(mustJSON(map[string][]string{"ids": ids})), nil
+	return ans, nil
 }
 
 // decodeBatch reads the array strictly, naming the index of a malformed element.

@@ -57,7 +57,8 @@ func New(o Options) (*Relay, error) {
 	if err := c.load(c.life); err != nil {
 		return nil, err
 	}
-	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, subs: c.Target}
+	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, subs: c.Target,
+		idem: idemLocks{busy: map[string]chan struct{}{}}}
 	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }
 

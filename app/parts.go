@@ -101,12 +101,16 @@ func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer
 		return nil, err
 	}
 	book := delivery.NewBook(q)
-	r, err = relay.New(relay.Options{Config: cfg, Log: log, Queue: q, Auth: auth, Channels: b, Book: book})
+	ctl, err := delivery.NewControls(context.Background(), q, cfg.Delivery, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	r, err = relay.New(relay.Options{Config: cfg, Log: log, Queue: q, Auth: auth, Channels: b, Book: book, Controls: ctl})
 	if err != nil {
 		return nil, err
 	}
 	d, err := delivery.New(delivery.Options{Config: cfg.Delivery, Log: log, Registerer: reg, Queue: q,
-		Book: book, Subscriptions: r.Subscriptions()})
+		Book: book, Controls: ctl, Subscriptions: r.Subscriptions()})
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,8 @@ type Options struct {
 	Log           zerolog.Logger
 	Registerer    prometheus.Registerer
 	Queue         Queue
-	Book          *Book // operator destinations and delivery records, shared with the operator API
+	Book          *Book     // operator destinations and delivery records, shared with the operator API
+	Controls      *Controls // pauses and the breaker, shared with the operator API
 	Subscriptions Subscriptions
 }
 
@@ -80,10 +81,14 @@ type Workers struct {
 	log      zerolog.Logger
 	web      *webhookClient
 	dests    *Book
+	ctl      *Controls
 	subs     Subscriptions
 	m        *deliveryMetrics
 	slots    chan struct{} // bounds attempts in flight over both kinds
 	settling chan struct{} // bounds settlements (durable Acks) in flight
+
+	parkMu sync.Mutex
+	parked map[string]*time.Timer // paused destinations whose lease is held (pause.go)
 
 	take, work             context.Context // take: ask for new work; work: queue calls
 	cancelTake, cancelWork context.CancelFunc
@@ -97,7 +102,8 @@ func New(o Options) (*Workers, error) {
 		return nil, fmt.Errorf("delivery.signing_secret: %w", err)
 	}
 	return &Workers{
-		q: o.Queue, cfg: o.Config, subs: o.Subscriptions, dests: o.Book,
+		q: o.Queue, cfg: o.Config, subs: o.Subscriptions, dests: o.Book, ctl: o.Controls,
+		parked:   map[string]*time.Timer{},
 		log:      o.Log.With().Str("component", "delivery").Logger(),
 		web:      newWebhookClient(o.Config, key),
 		m:        newDeliveryMetrics(o.Registerer, o.Queue),
@@ -117,8 +123,12 @@ func (d *Workers) Start(context.Context) error {
 			go d.worker(prefix)
 		}
 	}
-	d.wg.Add(1)
+	d.ctl.mu.Lock()
+	d.ctl.onWake = d.unpark
+	d.ctl.mu.Unlock()
+	d.wg.Add(2)
 	go d.sweeper()
+	go d.notifier()
 	return nil
 }
 
@@ -129,6 +139,7 @@ func (d *Workers) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.cancelTake()
+	d.stopParking()
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
 	select {
@@ -161,8 +172,12 @@ func (d *Workers) worker(prefix string) {
 		if err != nil {
 			return // stopping, or the queue is closed
 		}
+		parked, probe := d.park(dest)
+		if parked {
+			continue
+		}
 		d.slots <- struct{}{}
-		settle := d.serve(dest)
+		settle := d.serve(dest, probe)
 		<-d.slots
 		if settle == nil {
 			d.q.Release(dest)
@@ -188,10 +203,11 @@ func (d *Workers) settleAsync(dest string, settle func()) {
 	}()
 }
 
-// serve delivers dest's notifications in order while they succeed, up to runMax,
-// and returns what settles them: acknowledge the delivered ones, then retry or
-// dead-letter the first that was not. nil: nothing to settle.
-func (d *Workers) serve(dest string) (settle func()) {
+// serve delivers dest's notifications in order while they succeed, up to runMax
+// (one for a probe of a paused destination), and returns what settles them:
+// acknowledge the delivered ones, then retry or dead-letter the first that was
+// not. nil: nothing to settle.
+func (d *Workers) serve(dest string, probe bool) (settle func()) {
 	url, ok, err := d.target(dest)
 	if err != nil {
 		d.log.Error().Err(err).Str("dest", dest).Msg("look up destination")
@@ -203,9 +219,13 @@ func (d *Workers) serve(dest string) (settle func()) {
 	}
 	run := &deliveredRun{retention: d.cfg.RecordRetention.D()}
 	var after uint64
-	for range runMax {
-		if d.take.Err() != nil {
-			break
+	limit := runMax
+	if probe {
+		limit = 1
+	}
+	for range limit {
+		if d.take.Err() != nil || (!probe && d.ctl.Paused(dest)) {
+			break // stopping, or paused by the operator meanwhile
 		}
 		if run.n >= d.q.DestStats(dest).Depth {
 			break // all delivered: spare the Read (it waits for commits in flight)
@@ -215,6 +235,9 @@ func (d *Workers) serve(dest string) (settle func()) {
 			break
 		}
 		t := d.attempt(dest, url, e)
+		if t.attempted {
+			d.ctl.observe(d.work, dest, t.v.outcome == delivered, t.at)
+		}
 		if t.v.outcome == delivered {
 			run.add(e, t)
 			after = e.Seq
@@ -441,6 +464,7 @@ func (d *Workers) drop(dest string) {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("drop destination")
 		return
 	}
+	d.ctl.forget(d.work, dest)
 	d.log.Info().Str("dest", dest).Int("dropped", n).Msg("destination gone: its queued notifications were dropped")
 }
 

@@ -33,6 +33,7 @@ type operatorAPI struct {
 	auth *api.Auth
 	cfg  config.Config
 	book *delivery.Book
+	ctl  *delivery.Controls
 	idem idemLocks
 	subs func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
 }
@@ -42,6 +43,7 @@ type operatorQueue interface {
 	Append(ctx context.Context, w queue.Write) ([]uint64, error)
 	queue.DeadLetters
 	Dests(prefix string) []queue.DestStats
+	DestStats(dest string) queue.DestStats
 }
 
 func (o *operatorAPI) routes(rt *api.Router) {
@@ -52,6 +54,8 @@ func (o *operatorAPI) routes(rt *api.Router) {
 	rt.Handle(base+"/deadletters", open, api.Methods{fasthttp.MethodGet: o.listDeadLetters})
 	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay})
 	rt.Handle(base+"/destinations", open, api.Methods{fasthttp.MethodGet: o.listDestinations})
+	rt.Handle(base+"/destinations/{id}/pause", open, api.Methods{fasthttp.MethodPost: o.pause})
+	rt.Handle(base+"/destinations/{id}/resume", open, api.Methods{fasthttp.MethodPost: o.resume})
 }
 
 // deliveryItem is one notification handed in: a batch element, or a single POST's

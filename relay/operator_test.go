@@ -94,6 +94,7 @@ type whDest struct {
 	ID, Kind, NotifyURL, Key, State string
 	Depth, HeadAttempts             int
 	OldestAgeSeconds                float64
+	Paused                          bool
 }
 
 func whDestinations(t testing.TB, a *app.App) []whDest {

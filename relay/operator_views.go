@@ -152,15 +152,23 @@ type destinationView struct {
 	HeadAttempts     int        `json:"headAttempts"`
 	State            string     `json:"state"`
 	NextAttemptAt    *time.Time `json:"nextAttemptAt,omitempty"` // when retrying
+	Paused           bool       `json:"paused"`
 }
 
-// listDestinations is GET /destinations: every webhook destination with work.
+// listDestinations is GET /destinations: every webhook destination with work,
+// and every paused one.
 func (o *operatorAPI) listDestinations(r *api.Request) (api.Answer, *oma.RequestError) {
 	now := time.Now()
 	out := []destinationView{}
 	for _, prefix := range []string{destkind.OperatorPrefix, destkind.SubscriptionPrefix} {
+		listed := map[string]bool{}
 		for _, s := range o.q.Dests(prefix) {
-			out = append(out, o.destinationView(r, s, now))
+			out, listed[s.Dest] = append(out, o.destinationView(r, s, now)), true
+		}
+		for _, dest := range o.ctl.PausedList(prefix) {
+			if !listed[dest] {
+				out = append(out, o.destinationView(r, queue.DestStats{Dest: dest}, now))
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -168,7 +176,11 @@ func (o *operatorAPI) listDestinations(r *api.Request) (api.Answer, *oma.Request
 }
 
 func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, now time.Time) destinationView {
-	v := destinationView{ID: s.Dest, Kind: delivery.KindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts, State: destState(s, now)}
+	v := destinationView{ID: s.Dest, Kind: delivery.KindOf(s.Dest), Depth: s.Depth, HeadAttempts: s.HeadAttempts,
+		State: destState(s, now), Paused: o.ctl.Paused(s.Dest)}
+	if v.Paused {
+		v.State = "paused"
+	}
 	if !s.Oldest.IsZero() {
 		v.OldestAgeSeconds = now.Sub(s.Oldest).Seconds()
 	}
@@ -185,7 +197,45 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 	return v
 }
 
-// destState: "delivering" (a worker holds it), "retrying" (waiting for the next
+// pause is POST /destinations/{id}/pause: no attempts (not even probes) until
+// resumed; the backlog stays queued.
+func (o *operatorAPI) pause(r *api.Request) (api.Answer, *oma.RequestError) {
+	return o.control(r, o.ctl.Pause)
+}
+
+// resume is POST /destinations/{id}/resume: delivery goes on at once.
+func (o *operatorAPI) resume(r *api.Request) (api.Answer, *oma.RequestError) {
+	return o.control(r, o.ctl.Resume)
+}
+
+func (o *operatorAPI) control(r *api.Request, do func(ctx context.Context, dest, cause string) error) (api.Answer, *oma.RequestError) {
+	dest := r.Params["id"]
+	if !o.knownDest(r, dest) {
+		return api.Answer{}, oma.NotFound(api.RequestPath(r.RequestCtx))
+	}
+	if err := do(r, dest, delivery.CauseOperator); err != nil {
+		return api.Answer{}, queueFault(err)
+	}
+	return api.OK(mustJSON(o.destinationView(r, o.q.DestStats(dest), time.Now()))), nil
+}
+
+// knownDest reports whether dest is a webhook destination that exists: with work,
+// paused, an operator destination ever used, or a live chat subscription's.
+func (o *operatorAPI) knownDest(ctx context.Context, dest string) bool {
+	switch {
+	case !isWebhookDest(dest):
+		return false
+	case o.q.DestStats(dest).Depth > 0 || o.ctl.Paused(dest):
+		return true
+	case strings.HasPrefix(dest, destkind.OperatorPrefix):
+		_, ok, _ := o.book.Target(ctx, dest)
+		return ok
+	}
+	_, ok := o.subs(ctx, dest)
+	return ok
+}
+
+// destState: "paused" (set by the caller), "delivering" (a worker holds it), "retrying" (waiting for the next
 // attempt after a failure) or "ready" (due, waiting for a free worker).
 func destState(s queue.DestStats, now time.Time) string {
 	switch {

@@ -39,8 +39,9 @@ type Options struct {
 	Log      zerolog.Logger
 	Queue    Queue
 	Auth     *api.Auth
-	Channels ChannelLookup  // nil: no channels
-	Book     *delivery.Book // the delivery records the operator API reports
+	Channels ChannelLookup      // nil: no channels
+	Book     *delivery.Book     // the delivery records the operator API reports
+	Controls *delivery.Controls // pause and resume of webhook destinations
 }
 
 // Relay serves the chat and operator APIs.
@@ -57,7 +58,7 @@ func New(o Options) (*Relay, error) {
 	if err := c.load(c.life); err != nil {
 		return nil, err
 	}
-	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, subs: c.Target,
+	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
 		idem: idemLocks{busy: map[string]chan struct{}{}}}
 	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }

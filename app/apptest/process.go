@@ -79,7 +79,7 @@ func Binary(t testing.TB) string {
 }
 
 // StartProcess runs `notifyrelay serve` on 127.0.0.1:0 and waits until it logs that
-// it started. The process is killed when the test ends if still running.
+// it started (or, on a JetStream prefix another node holds, that it is a standby). The process is killed when the test ends if still running.
 func StartProcess(t testing.TB, o ProcOptions) *Proc {
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", o.DataDir, "--log-level", "info"}, o.Args...)
@@ -113,6 +113,10 @@ func StartProcess(t testing.TB, o ProcOptions) *Proc {
 	return nil
 }
 
+// standbyMessage is what a node that starts as a standby logs instead of
+// "notifyrelay started" (app/standby.go); it listens from then on.
+const standbyMessage = "notifyrelay standby: forwarding to the active node"
+
 // readLog forwards the child's log lines to the test log and reports the listen
 // address from the "notifyrelay started" line.
 func (p *Proc) readLog(t testing.TB, r io.Reader, addr chan<- string, out *Output) {
@@ -124,7 +128,7 @@ func (p *Proc) readLog(t testing.TB, r io.Reader, addr chan<- string, out *Outpu
 			_, _ = out.Write([]byte(line + "\n"))
 		}
 		var rec struct{ Message, Listen string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "notifyrelay started" {
+		if json.Unmarshal([]byte(line), &rec) == nil && (rec.Message == "notifyrelay started" || rec.Message == standbyMessage) {
 			addr <- rec.Listen
 		}
 		if strings.Contains(line, `"level":"error"`) || strings.Contains(line, `"level":"warn"`) {

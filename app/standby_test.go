@@ -3,9 +3,13 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +178,127 @@ func metric(t *testing.T, a *app.App, name string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// bodyLog records, in arrival order, the path and body of every webhook request.
+type bodyLog struct {
+	mu   sync.Mutex
+	list []string // "path body"
+}
+
+func (l *bodyLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	l.mu.Lock()
+	l.list = append(l.list, r.URL.Path+" "+string(b))
+	l.mu.Unlock()
+}
+
+func (l *bodyLog) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.list...)
+}
+
+var (
+	subjectRE = regexp.MustCompile(`"subject":"([^"]*)"`)
+	messageRE = regexp.MustCompile(`/messages/([^"]+)"`)
+)
+
+// Chat on two nodes of one prefix: a group created through the standby, changed
+// concurrently through both nodes. Both participants receive every change in the
+// same order, the group's subject is the last one they received (through either
+// node), and each change's status notification (N2) comes after both its N1s.
+func TestGroupChangedThroughTwoNodes(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	prefix := natstest.Prefix()
+	nodes := make([]string, 2)
+	for i := range nodes {
+		cfg := jetStreamNode(t, c.URLs, 1, prefix)
+		cfg.Delivery.AllowPrivateTargets = true
+		nodes[i] = "http://" + apptest.StartConfig(t, cfg).Addr() + "/chat/v1/"
+	}
+	rec := &bodyLog{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	alice, bob, carol := "tel%3A%2B1", "tel%3A%2B2", "tel%3A%2B3"
+	loc := postExpect(t, nodes[1]+alice+"/group", 201,
+		`{"groupChatSessionInformation":{"subject":"s0","participant":[{"address":"tel:+2"},{"address":"tel:+3"}]}}`)
+	session := loc[strings.LastIndex(loc, "/")+1:]
+	for i, who := range []string{alice, bob, carol} {
+		postExpect(t, nodes[i%2]+who+"/subscriptions", 201, fmt.Sprintf(
+			`{"chatNotificationSubscription":{"callbackReference":{"notifyURL":"%s/%d"}}}`, srv.URL, i))
+	}
+	const changes = 20
+	var wg sync.WaitGroup
+	for n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range changes {
+				postExpect(t, nodes[n]+alice+"/group/"+session+"/messages", 201,
+					fmt.Sprintf(`{"chatSessionData":{"subject":"n%d-%d"}}`, n, i))
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every N1 and N2", func() bool { return len(rec.snapshot()) == 6*changes })
+	checkGroupDeliveries(t, rec.snapshot(), changes)
+	got := map[string][]string{}
+	for _, line := range rec.snapshot() {
+		if m := subjectRE.FindStringSubmatch(line); m != nil {
+			got[line[:2]] = append(got[line[:2]], m[1])
+		}
+	}
+	if strings.Join(got["/1"], ",") != strings.Join(got["/2"], ",") {
+		t.Fatalf("the participants saw the changes in different orders:\n%v\n%v", got["/1"], got["/2"])
+	}
+	last := got["/1"][len(got["/1"])-1]
+	for _, n := range nodes {
+		if body := getBody(t, n+alice+"/group/"+session); !strings.Contains(body, `"subject":"`+last+`"`) {
+			t.Fatalf("the group through %s is %s; the last change delivered was %s", n, body, last)
+		}
+	}
+}
+
+// checkGroupDeliveries checks that each message's N2 (to /0) came after its N1s
+// (to /1 and /2).
+func checkGroupDeliveries(t *testing.T, lines []string, changes int) {
+	t.Helper()
+	n1s := map[string]int{}
+	for _, line := range lines {
+		m := messageRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("a notification without its message: %s", line)
+		}
+		if strings.HasPrefix(line, "/0 ") {
+			if n1s[m[1]] != 2 {
+				t.Fatalf("N2 of %s came after %d of its 2 N1s", m[1], n1s[m[1]])
+			}
+			continue
+		}
+		n1s[m[1]]++
+	}
+	if len(n1s) != 2*changes {
+		t.Fatalf("%d distinct changes notified, want %d", len(n1s), 2*changes)
+	}
+}
+
+func postExpect(t *testing.T, url string, want int, body string) (location string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+	}
+	return resp.Header.Get("Location")
+}
+
+func getBody(t *testing.T, url string) string {
+	_, body := get(t, url)
+	return body
 }

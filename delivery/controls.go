@@ -49,13 +49,15 @@ type Controls struct {
 	cfg config.Delivery
 	log zerolog.Logger
 
-	mu      sync.RWMutex
-	paused  map[string]*pauseState
-	health  map[string]*health
-	onWake  func(dest string) // the workers' unpark, set by them
-	events  chan Event
-	gauge   prometheus.Gauge
-	counter *prometheus.CounterVec
+	mu       sync.RWMutex
+	paused   map[string]*pauseState
+	health   map[string]*health
+	settings map[string]Settings // settings.go
+	pace     map[string]*bucket  // rate limits in use
+	onWake   func(dest string)   // the workers' unpark, set by them
+	events   chan Event
+	gauge    prometheus.Gauge
+	counter  *prometheus.CounterVec
 }
 
 type pauseState struct {
@@ -83,6 +85,7 @@ type Event struct {
 func NewControls(ctx context.Context, q ControlsQueue, cfg config.Delivery, log zerolog.Logger, reg prometheus.Registerer) (*Controls, error) {
 	c := &Controls{q: q, cfg: cfg, log: log.With().Str("component", "delivery").Logger(),
 		paused: map[string]*pauseState{}, health: map[string]*health{}, events: make(chan Event, 256),
+		settings: map[string]Settings{}, pace: map[string]*bucket{},
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "notifyrelay_webhook_paused_destinations", Help: "Webhook destinations paused (breaker or operator).",
 		}),
@@ -104,6 +107,9 @@ func NewControls(ctx context.Context, q ControlsQueue, cfg config.Delivery, log 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load paused destinations: %w", err)
+	}
+	if err := c.loadSettings(ctx); err != nil {
+		return nil, fmt.Errorf("load destination settings: %w", err)
 	}
 	c.gauge.Set(float64(len(c.paused)))
 	return c, nil
@@ -249,16 +255,20 @@ func (c *Controls) logErr(err error, dest string) {
 }
 
 // forget drops what is known of a destination that no longer exists (a chat
-// subscription that ended), its pause included.
+// subscription that ended), its pause and settings included.
 func (c *Controls) forget(ctx context.Context, dest string) {
 	c.mu.Lock()
 	delete(c.health, dest)
+	delete(c.pace, dest)
 	_, paused := c.paused[dest]
+	_, set := c.settings[dest]
 	delete(c.paused, dest)
+	delete(c.settings, dest)
 	c.gauge.Set(float64(len(c.paused)))
 	c.mu.Unlock()
-	if paused {
-		_, err := c.q.Append(ctx, queue.Write{Records: []queue.Record{{Key: []byte(keyPaused + dest)}}})
+	if paused || set {
+		_, err := c.q.Append(ctx, queue.Write{Records: []queue.Record{
+			{Key: []byte(keyPaused + dest)}, {Key: []byte(keySettings + dest)}}})
 		c.logErr(err, dest)
 	}
 }

@@ -218,6 +218,7 @@ func (d *Workers) serve(dest string, probe bool) (settle func()) {
 		return nil
 	}
 	run := &deliveredRun{retention: d.cfg.RecordRetention.D()}
+	headers := d.ctl.headers(dest)
 	var after uint64
 	limit := runMax
 	if probe {
@@ -230,13 +231,16 @@ func (d *Workers) serve(dest string, probe bool) (settle func()) {
 		if run.n >= d.q.DestStats(dest).Depth {
 			break // all delivered: spare the Read (it waits for commits in flight)
 		}
+		if !probe && !d.ctl.take(dest, time.Now()) {
+			break // over its rate limit: parked at the next lease until allowed
+		}
 		e, found, err := d.next(dest, after)
 		if err != nil || !found {
 			break
 		}
-		t := d.attempt(dest, url, e)
+		t := d.attempt(dest, url, e, headers)
 		if t.attempted {
-			d.ctl.observe(d.work, dest, t.v.outcome == delivered, t.at)
+			d.observe(dest, t)
 		}
 		if t.v.outcome == delivered {
 			run.add(e, t)
@@ -288,8 +292,21 @@ type try struct {
 	at        time.Time
 }
 
-// attempt POSTs e to url unless it is past max_age or unreadable.
-func (d *Workers) attempt(dest, url string, e queue.Entry) try {
+// observe tells the controls an attempt's outcome: the breaker counts it, a 429
+// lowers the destination's pace and a delivery raises it again.
+func (d *Workers) observe(dest string, t try) {
+	d.ctl.observe(d.work, dest, t.v.outcome == delivered, t.at)
+	switch {
+	case t.v.reason == "status_429":
+		d.ctl.slowDown(dest, t.at)
+	case t.v.outcome == delivered:
+		d.ctl.speedUp(dest, t.at)
+	}
+}
+
+// attempt POSTs e to url, with dest's custom headers, unless it is past max_age
+// or unreadable.
+func (d *Workers) attempt(dest, url string, e queue.Entry, headers [][2]string) try {
 	if age := time.Since(e.Enqueued); d.cfg.MaxAge > 0 && age > d.cfg.MaxAge.D() {
 		return try{v: verdict{dead, "max_age"}, lastError: joinError("max_age "+d.cfg.MaxAge.D().String()+" exceeded", e.LastError)}
 	}
@@ -299,7 +316,7 @@ func (d *Workers) attempt(dest, url string, e queue.Entry) try {
 	}
 	kind := KindOf(dest)
 	d.m.inFlight.Inc()
-	res := d.web.post(url, e, env)
+	res := d.web.post(url, e, env, headers)
 	d.m.inFlight.Dec()
 	d.m.attempt.WithLabelValues(kind).Observe(res.took.Seconds())
 	t := try{tag: env.Tag, attempted: true, at: time.Now(), lastError: res.describe()}

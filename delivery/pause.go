@@ -12,22 +12,34 @@ import (
 
 // park holds dest's lease if it is paused and no probe is due, and reports
 // whether it did; probe reports that this run is a probe (one attempt).
+// A destination over its rate limit is parked the same way until its next
+// attempt is allowed.
 func (d *Workers) park(dest string) (parked, probe bool) {
-	held, until, probe := d.ctl.hold(dest, time.Now())
-	if !held {
-		return false, probe
+	now := time.Now()
+	held, until, probe := d.ctl.hold(dest, now)
+	if !held && !probe {
+		if wait := d.ctl.waitFor(dest, now); wait > 0 {
+			held, until = true, now.Add(wait)
+		}
 	}
+	if held {
+		d.parkUntil(dest, until)
+	}
+	return held, probe
+}
+
+// parkUntil holds dest's lease until the time until (zero: until unpark).
+func (d *Workers) parkUntil(dest string, until time.Time) {
 	d.parkMu.Lock()
 	defer d.parkMu.Unlock()
 	if _, ok := d.parked[dest]; ok {
-		return true, false
+		return
 	}
 	var t *time.Timer
 	if !until.IsZero() {
 		t = time.AfterFunc(time.Until(until), func() { d.unpark(dest) })
 	}
 	d.parked[dest] = t
-	return true, false
 }
 
 // unpark gives a parked lease back to the scheduler: the destination is handed

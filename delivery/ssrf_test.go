@@ -121,7 +121,7 @@ func TestDNSFailureHidesResolver(t *testing.T) {
 	}
 	cfg := config.Default().Delivery
 	cfg.AllowPrivateTargets = true
-	res := newWebhookClient(cfg, nil).post(u, queue.Entry{ID: "id-1", Seq: 1}, oma.Envelope{ContentType: "application/json", Body: []byte(`{}`)})
+	res := newWebhookClient(cfg, nil).post(u, queue.Entry{ID: "id-1", Seq: 1}, oma.Envelope{ContentType: "application/json", Body: []byte(`{}`)}, nil)
 	if d := res.describe(); !strings.Contains(d, "DNS lookup failed") || resolverNamed(d) {
 		t.Errorf("delivery: %s", d)
 	}

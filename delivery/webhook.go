@@ -68,12 +68,16 @@ func retryStaleConn(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
 }
 
 // post sends e's envelope env to url with the stable id as webhook-id and e's
-// place in its destination as the gap detection headers.
-func (w *webhookClient) post(url string, e queue.Entry, env oma.Envelope) attemptResult {
+// place in its destination as the gap detection headers. The custom headers go
+// first, so that nothing they hold can replace the signature's.
+func (w *webhookClient) post(url string, e queue.Entry, env oma.Envelope, custom [][2]string) attemptResult {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(url)
+	for _, h := range custom {
+		req.Header.Set(h[0], h[1])
+	}
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType(env.ContentType)
 	req.Header.Set("Accept", acceptFor(env.ContentType))

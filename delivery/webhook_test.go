@@ -25,14 +25,14 @@ func TestWebhookDialGuard(t *testing.T) {
 	env := oma.Envelope{ContentType: "application/json", Body: []byte(`{}`)}
 	guarded := newWebhookClient(cfg, nil)
 	for _, host := range []string{"127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "0.0.0.0"} {
-		res := guarded.post("http://"+host+":"+port+"/x", queue.Entry{ID: "id-1", Seq: 1}, env)
+		res := guarded.post("http://"+host+":"+port+"/x", queue.Entry{ID: "id-1", Seq: 1}, env, nil)
 		if v := classifyError(res.err); res.status != 0 || v != (verdict{dead, "blocked_target"}) {
 			t.Errorf("%s: status %d err %v verdict %+v", host, res.status, res.err, v)
 		}
 	}
 	cfg.AllowPrivateTargets = true
 	open := newWebhookClient(cfg, nil)
-	if res := open.post("http://localhost:"+port+"/x", queue.Entry{ID: "id-1", Seq: 1}, env); res.status != http.StatusNoContent {
+	if res := open.post("http://localhost:"+port+"/x", queue.Entry{ID: "id-1", Seq: 1}, env, nil); res.status != http.StatusNoContent {
 		t.Fatalf("allowed: %d %v", res.status, res.err)
 	}
 }

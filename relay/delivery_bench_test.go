@@ -233,3 +233,25 @@ func benchPost(b *testing.B, a *app.App, notifyURL string) string {
 	_ = json.Unmarshal(resp.Body(), &r)
 	return r.ID
 }
+
+// BenchmarkWebhookPaced: one destination rate-limited to 500/s (bursts of 1),
+// b.N notifications accepted beforehand; reports the delivered rate and its ratio
+// to the limit (1.0 is exact pacing; below is slack of the timers).
+func BenchmarkWebhookPaced(b *testing.B) {
+	const rate = 500
+	a := apptest.Start(b, func(c *config.Config) {
+		c.Delivery.AllowPrivateTargets = true
+		c.Delivery.RateLimit = config.RateLimit{Rate: rate, Burst: 1}
+		c.LogLevel = "error"
+	})
+	sink := newBenchSink(b)
+	sink.gate = make(chan struct{})
+	benchFeed(b, a, sink.url, b.N, 1)
+	b.ResetTimer()
+	start := time.Now()
+	close(sink.gate)
+	sink.wait(b, int64(b.N))
+	got := float64(b.N) / time.Since(start).Seconds()
+	b.ReportMetric(got, "deliveries/s")
+	b.ReportMetric(got/rate, "vs-limit")
+}

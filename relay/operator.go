@@ -54,6 +54,7 @@ func (o *operatorAPI) routes(rt *api.Router) {
 	rt.Handle(base+"/deadletters", open, api.Methods{fasthttp.MethodGet: o.listDeadLetters})
 	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay})
 	rt.Handle(base+"/destinations", open, api.Methods{fasthttp.MethodGet: o.listDestinations})
+	rt.Handle(base+"/destinations/{id}", open, api.Methods{fasthttp.MethodPut: o.putSettings})
 	rt.Handle(base+"/destinations/{id}/pause", open, api.Methods{fasthttp.MethodPost: o.pause})
 	rt.Handle(base+"/destinations/{id}/resume", open, api.Methods{fasthttp.MethodPost: o.resume})
 }

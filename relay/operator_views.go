@@ -153,6 +153,14 @@ type destinationView struct {
 	State            string     `json:"state"`
 	NextAttemptAt    *time.Time `json:"nextAttemptAt,omitempty"` // when retrying
 	Paused           bool       `json:"paused"`
+	RateLimit        *rateView  `json:"rateLimit"`         // effective; null: unlimited
+	Headers          []string   `json:"headers,omitempty"` // names of the custom headers (values may be credentials)
+}
+
+// rateView is a destination's effective rate limit.
+type rateView struct {
+	Rate  float64 `json:"rate"`
+	Burst int     `json:"burst"`
 }
 
 // listDestinations is GET /destinations: every webhook destination with work,
@@ -181,6 +189,14 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 	if v.Paused {
 		v.State = "paused"
 	}
+	set, lim := o.ctl.SettingsOf(s.Dest)
+	if lim.Rate > 0 {
+		v.RateLimit = &rateView{Rate: lim.Rate, Burst: lim.Burst}
+	}
+	for name := range set.Headers {
+		v.Headers = append(v.Headers, name)
+	}
+	sort.Strings(v.Headers)
 	if !s.Oldest.IsZero() {
 		v.OldestAgeSeconds = now.Sub(s.Oldest).Seconds()
 	}

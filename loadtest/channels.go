@@ -88,7 +88,7 @@ func (s *channelsScenario) memoryReader() (string, func() (int64, error)) {
 	}
 	u := s.e.o.MetricsURL
 	if u == "" {
-		t, err := url.Parse(s.e.o.Target)
+		t, err := url.Parse(firstTarget(s.e.o.Target))
 		if err != nil {
 			return "", func() (int64, error) { return 0, err }
 		}

@@ -52,7 +52,7 @@ func newSupervisor(o Options, stderr io.Writer) (*supervisor, error) {
 	sv := &supervisor{args: strings.Fields(o.ServerCmd), readyURL: o.ReadyURL, log: io.Discard,
 		hc: &http.Client{Timeout: 2 * time.Second}}
 	if sv.readyURL == "" {
-		u, err := url.Parse(o.Target)
+		u, err := url.Parse(firstTarget(o.Target))
 		if err != nil {
 			return nil, fmt.Errorf("--target: %w", err)
 		}

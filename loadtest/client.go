@@ -6,15 +6,18 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // client is the tool's HTTP side: every request goes to the target with the bearer
-// token. Safe for concurrent use.
+// token; with several targets (nodes of one deployment), to each in turn. Safe for
+// concurrent use.
 type client struct {
-	base    string // target URL without a trailing slash
+	bases   []string // target URLs without a trailing slash
+	next    atomic.Uint64
 	token   string
 	timeout time.Duration
 	hc      *fasthttp.Client
@@ -31,7 +34,36 @@ func newClient(target, token string, conns int, timeout time.Duration) *client {
 		DisableHeaderNamesNormalizing: false,
 		MaxConnWaitTimeout:            timeout,
 	}
-	return &client{base: strings.TrimRight(target, "/"), token: token, timeout: timeout, hc: hc}
+	c := &client{token: token, timeout: timeout, hc: hc}
+	for _, t := range targets(target) {
+		c.bases = append(c.bases, strings.TrimRight(t, "/"))
+	}
+	return c
+}
+
+// targets splits --target's comma-separated list.
+func targets(target string) []string {
+	var out []string
+	for _, t := range strings.Split(target, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// firstTarget is the first of --target's URLs: where the tool finds /metrics and
+// /readyz.
+func firstTarget(target string) string {
+	if t := targets(target); len(t) > 0 {
+		return t[0]
+	}
+	return target
+}
+
+// base is the target the next request goes to.
+func (c *client) base() string {
+	return c.bases[int(c.next.Add(1)%uint64(len(c.bases)))]
 }
 
 // response is what the tool keeps of an answer.
@@ -48,7 +80,7 @@ func (c *client) do(method, path, contentType string, body []byte) (response, er
 	defer fasthttp.ReleaseResponse(resp)
 	u := path
 	if !strings.Contains(path, "://") {
-		u = c.base + path
+		u = c.base() + path
 	}
 	req.SetRequestURI(u)
 	req.Header.SetMethod(method)

@@ -121,7 +121,7 @@ func parse(args []string, stderr io.Writer) (Options, error) {
 func newFlags(o *Options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Target, "target", "http://127.0.0.1:8080", "server base URL (with its base_path, if any)")
+	fs.StringVar(&o.Target, "target", "http://127.0.0.1:8080", "server base URL (with its base_path, if any); several nodes of one deployment: comma-separated, requests go to each in turn")
 	fs.StringVar(&o.Token, "token", "", "bearer token (an operator token acts for every user)")
 	fs.Float64Var(&o.Rate, "rate", 100, "operations per second (chat changes, relay deliveries)")
 	fs.BoolVar(&o.Max, "max", false, "send as fast as --concurrency allows (instead of --rate)")

@@ -3,9 +3,12 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -292,5 +295,28 @@ func TestKillAttribution(t *testing.T) {
 				t.Errorf("row %d %s: %+v, want %+v", i, kind, rows[i].ByKind[kind], c)
 			}
 		}
+	}
+}
+
+// --target a,b sends requests to each node in turn.
+func TestSeveralTargetsTakenInTurn(t *testing.T) {
+	var hits [2]atomic.Int64
+	var urls []string
+	for i := range hits {
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits[i].Add(1) }))
+		defer srv.Close()
+		urls = append(urls, srv.URL+"/")
+	}
+	c := newClient(strings.Join(urls, ", "), "", 4, 5*time.Second)
+	for range 6 {
+		if _, err := c.expect(200, "GET", "/x", "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits[0].Load() != 3 || hits[1].Load() != 3 {
+		t.Fatalf("requests per target: %d and %d, want 3 and 3", hits[0].Load(), hits[1].Load())
+	}
+	if got := firstTarget(strings.Join(urls, ",")); got != urls[0] {
+		t.Fatalf("firstTarget = %s", got)
 	}
 }

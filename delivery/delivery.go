@@ -217,7 +217,7 @@ func (d *Workers) serve(dest string, probe bool) (settle func()) {
 		d.drop(dest)
 		return nil
 	}
-	run := &deliveredRun{retention: d.cfg.RecordRetention.D()}
+	run := &deliveredRun{retention: d.cfg.RecordRetention.D(), retain: d.cfg.RetainDelivered.D()}
 	headers := d.ctl.headers(dest)
 	var after uint64
 	limit := runMax
@@ -342,6 +342,7 @@ func joinError(what, last string) string {
 // deliveredRun collects what one serve delivered, to acknowledge it at once.
 type deliveredRun struct {
 	retention time.Duration
+	retain    time.Duration // delivery.retain_delivered: keep what was delivered
 	last      uint64
 	tags      []string
 	records   []queue.Record
@@ -352,6 +353,9 @@ func (r *deliveredRun) add(e queue.Entry, t try) {
 	r.last, r.n = e.Seq, r.n+1
 	if t.tag != "" {
 		r.tags = append(r.tags, t.tag)
+	}
+	if r.retain > 0 {
+		r.records = append(r.records, retainRecords(e, t.at, r.retain)...)
 	}
 	if KindOf(e.Dest) == kindOperator {
 		r.records = append(r.records, settleRecords(e.ID, settledRecord{
@@ -368,7 +372,7 @@ func (d *Workers) commit(dest string, r *deliveredRun) error {
 	if r.n == 0 {
 		return nil
 	}
-	defer func() { *r = deliveredRun{retention: r.retention} }()
+	defer func() { *r = deliveredRun{retention: r.retention, retain: r.retain} }()
 	if len(r.records) > 0 {
 		if err := d.q.Stage(d.work, r.records...); err != nil {
 			d.log.Warn().Err(err).Str("dest", dest).Msg("record deliveries; they will be sent again")
@@ -503,7 +507,11 @@ func (d *Workers) sweep(what string, page func() (int, error)) {
 func (d *Workers) sweeper() {
 	defer d.wg.Done()
 	retention := d.cfg.RecordRetention.D()
-	tick := time.NewTicker(min(max(retention/4, 100*time.Millisecond), time.Minute))
+	every := min(max(retention/4, 100*time.Millisecond), time.Minute)
+	if keep := d.cfg.RetainDelivered.D(); keep > 0 {
+		every = min(every, max(keep/4, 100*time.Millisecond))
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -514,6 +522,7 @@ func (d *Workers) sweeper() {
 			d.sweep("idempotency keys", func() (int, error) {
 				return sweepIdempotency(d.take, d.q, now, d.cfg.IdempotencyWindow.D(), 1000)
 			})
+			d.sweep("retained notifications", func() (int, error) { return sweepRetained(d.take, d.q, now, 1000) })
 		}
 	}
 }

@@ -52,11 +52,13 @@ func (o *operatorAPI) routes(rt *api.Router) {
 	rt.Handle(base+"/deliveries:batch", open, api.Methods{fasthttp.MethodPost: o.postBatch})
 	rt.Handle(base+"/deliveries/{id}", open, api.Methods{fasthttp.MethodGet: o.getDelivery})
 	rt.Handle(base+"/deadletters", open, api.Methods{fasthttp.MethodGet: o.listDeadLetters})
+	rt.Handle(base+"/deadletters:replay", open, api.Methods{fasthttp.MethodPost: o.postReplayRange})
 	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay})
 	rt.Handle(base+"/destinations", open, api.Methods{fasthttp.MethodGet: o.listDestinations})
 	rt.Handle(base+"/destinations/{id}", open, api.Methods{fasthttp.MethodPut: o.putSettings})
 	rt.Handle(base+"/destinations/{id}/pause", open, api.Methods{fasthttp.MethodPost: o.pause})
 	rt.Handle(base+"/destinations/{id}/resume", open, api.Methods{fasthttp.MethodPost: o.resume})
+	rt.Handle(base+"/destinations/{id}/redeliver", open, api.Methods{fasthttp.MethodPost: o.postRedeliver})
 }
 
 // deliveryItem is one notification handed in: a batch element, or a single POST's

@@ -119,14 +119,8 @@ func (o *operatorAPI) replay(r *api.Request) (api.Answer, *oma.RequestError) {
 	if errors.Is(err, queue.ErrNotFound) || (err == nil && !isWebhookDest(dl.Dest)) {
 		return api.Answer{}, notFound
 	}
-	// Pending again: its settlement no longer holds. Written before the entry is back
-	// in the queue, so a worker that delivers it at once records "delivered" after
-	// this, not before (the other order could leave it pending for good).
 	if err == nil {
-		_, err = o.q.Append(r, queue.Write{Records: o.book.Replayed(r, id)})
-	}
-	if err == nil {
-		_, err = o.q.Replay(r, id)
+		err = o.replayOne(r, id)
 	}
 	if errors.Is(err, queue.ErrNotFound) {
 		return api.Answer{}, notFound

@@ -124,21 +124,38 @@ func (s *switchListener) dispatch(c net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer s.forget(c)
-		forward(c, target)
+		forward(c, target, s.track)
 	}()
 }
 
-func (s *switchListener) forget(c net.Conn) {
+// track adds an upstream connection to those closed by serve and Close (at once,
+// if that already happened).
+func (s *switchListener) track(c net.Conn) {
 	s.mu.Lock()
-	delete(s.open, c)
-	s.mu.Unlock()
-	c.Close()
+	defer s.mu.Unlock()
+	if s.serving || s.open == nil {
+		c.Close()
+		return
+	}
+	s.open[c] = struct{}{}
 }
 
-// forward copies c to and from a new connection to target until either side
-// ends. Without a target, or when it cannot be reached, the client gets a 503
-// (OMA SVC0001) with Retry-After: the active node is being replaced.
-func forward(c net.Conn, target string) {
+func (s *switchListener) forget(conns ...net.Conn) {
+	s.mu.Lock()
+	for _, c := range conns {
+		delete(s.open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// forward copies c to and from a new connection to target (handed to track)
+// until either side ends. Without a target, or when it cannot be reached, the
+// client gets a 503 (OMA SVC0001) with Retry-After: the active node is being
+// replaced.
+func forward(c net.Conn, target string, track func(net.Conn)) {
 	var up net.Conn
 	err := errors.New("no active node")
 	if target != "" {
@@ -148,6 +165,7 @@ func forward(c net.Conn, target string) {
 		writeUnavailable(c)
 		return
 	}
+	track(up)
 	defer up.Close()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {

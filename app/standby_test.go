@@ -302,3 +302,24 @@ func getBody(t *testing.T, url string) string {
 	_, body := get(t, url)
 	return body
 }
+
+// A standby never forwards to its own address (a lock left by its own previous
+// run, not yet expired): it answers 503 SVC0001 with Retry-After until it takes
+// the lock.
+func TestStandbyDoesNotForwardToItself(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	prefix := natstest.Prefix()
+	a := apptest.StartConfig(t, jetStreamNode(t, c.URLs, 1, prefix))
+	cfg := jetStreamNode(t, c.URLs, 1, prefix)
+	cfg.Queue.JetStream.Advertise = a.Config().Queue.JetStream.Advertise
+	b := apptest.StartConfig(t, cfg)
+	resp, err := http.Get("http://" + b.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "SVC0001") {
+		t.Fatalf("got %d (Retry-After %q) %s; want 503 SVC0001 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}

@@ -42,6 +42,9 @@ type channel struct {
 	// sending is closed once the long-poll answer being written is settled
 	// (acknowledged, or failed and left queued); nil when none is in flight.
 	sending chan struct{}
+	// ackSent is the highest seq an acknowledged long-poll answer sent: acks are
+	// capped at it (pollack.go).
+	ackSent atomic.Uint64
 }
 
 func (c *channel) dest() string { return destkind.ChannelPrefix + c.st.ID }

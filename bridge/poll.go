@@ -45,6 +45,7 @@ type poller struct {
 	format oma.Format // negotiated from Accept, when named
 	named  bool       // Accept names XML or JSON: empty lists are in format
 	only   bool       // Accept allows only format: so must every answer be
+	acked  bool       // acknowledged long polling (?ack=N, pollack.go)
 }
 
 func (p *poller) end(why int) {
@@ -66,11 +67,23 @@ func (t *pollTransport) handlePoll(r *api.Request) (api.Answer, *oma.RequestErro
 	if rerr == nil {
 		rerr = checkPollBody(r.RequestCtx)
 	}
+	ack, acked, aerr := pollAck(r.RequestCtx)
+	if rerr == nil {
+		rerr = aerr
+	}
 	if rerr != nil {
 		return api.Answer{}, rerr
 	}
-	p := &poller{ended: make(chan int, 1)}
+	if acked {
+		if err := t.applyPollAck(r, c, ack); err != nil {
+			return api.Answer{}, oma.Unavailable().Because(err)
+		}
+	}
+	p := &poller{ended: make(chan int, 1), acked: acked}
 	pollFormat(r, p)
+	if p.acked && p.only && p.format != oma.JSON { // acknowledged answers are JSON
+		return api.Answer{}, oma.NotAcceptable(string(r.Request.Header.Peek("Accept")))
+	}
 	if !t.conns.track(nil, p) {
 		return api.Answer{}, oma.Unavailable()
 	}
@@ -219,6 +232,9 @@ func (t *pollTransport) endedPoll(ctx *fasthttp.RequestCtx, c *channel, p *polle
 // it). A poll superseded since its Read answers 409 and sends nothing, so only the
 // channel's current poll ever sends.
 func (t *pollTransport) answerPoll(ctx *fasthttp.RequestCtx, c *channel, p *poller, es []queue.Entry) (api.Answer, *oma.RequestError) {
+	if p.acked {
+		return t.answerAcked(ctx, c, p)
+	}
 	first := decode(es[0])
 	if p.only && first.format != p.format {
 		return api.Answer{}, oma.NotAcceptable(string(ctx.Request.Header.Peek("Accept")))
@@ -262,6 +278,9 @@ func (c *channel) endAnswer(done chan struct{}) {
 // writeEmpty answers an empty list: in the format Accept names, else in the
 // create request's.
 func (t *pollTransport) writeEmpty(c *channel, p *poller) (api.Answer, *oma.RequestError) {
+	if p.acked {
+		return emptyAcked(), nil
+	}
 	f := formatOf(c.st.Format)
 	if p.named {
 		f = p.format

@@ -145,6 +145,11 @@ func openJSKV(o JetStreamOptions, log zerolog.Logger) (*jsKV, error) {
 		nc.Close()
 		return nil, err
 	}
+	if err := kv.claim(kv.lock.value); err != nil {
+		kv.lock.release()
+		nc.Close()
+		return nil, err
+	}
 	return kv, nil
 }
 

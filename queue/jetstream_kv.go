@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,10 @@ type jsKV struct {
 	subj    string // subject prefix
 	timeout time.Duration
 	lock    *jsLock // this node's hold on the prefix
+
+	commitMu sync.Mutex // one commit at a time: each expects the last one's sequence
+	who      []byte     // this node's claim on the fence subject (jetstream_fence.go)
+	last     uint64     // the stream's last sequence, as this node's commits left it
 }
 
 // Limits of one transaction. JetStream refuses atomic batches of more than 1000
@@ -235,9 +240,10 @@ func (t *jsTxn) put(key []byte, op jsOp) error {
 
 func (t *jsTxn) discard() { t.pending, t.order = nil, nil }
 
-// commit publishes the transaction: one message alone, more as one atomic batch.
-// An error after the request was sent (a timeout) leaves it unknown whether the
-// batch was applied; the engine reports the write as failed.
+// commit publishes the transaction: one message alone, more as one atomic batch,
+// fenced (jetstream_fence.go). An error after the request was sent (a timeout)
+// leaves it unknown whether the batch was applied; the engine reports the write as
+// failed.
 func (t *jsTxn) commit() error {
 	msgs := make([]*nats.Msg, 0, len(t.order))
 	for _, k := range t.order {
@@ -250,13 +256,43 @@ func (t *jsTxn) commit() error {
 	if err := t.kv.lock.check(); err != nil {
 		return err
 	}
-	ctx, cancel := t.kv.ctx()
-	defer cancel()
-	if len(msgs) == 1 {
-		_, err := t.kv.js.PublishMsg(ctx, msgs[0])
-		return jsCommitErr(err)
+	return jsCommitErr(t.kv.publish(msgs))
+}
+
+// publish commits msgs expecting the stream's last sequence, once more after a
+// refusal that only means this node lost track of it.
+func (kv *jsKV) publish(msgs []*nats.Msg) error {
+	kv.commitMu.Lock()
+	defer kv.commitMu.Unlock()
+	err := kv.publishFenced(msgs)
+	if wrongLastSeq(err) {
+		retry, rerr := kv.refused(err)
+		if !retry {
+			return rerr
+		}
+		err = kv.publishFenced(msgs)
 	}
-	return jsCommitErr(t.kv.publishBatch(ctx, msgs))
+	return err
+}
+
+func (kv *jsKV) publishFenced(msgs []*nats.Msg) error {
+	ctx, cancel := kv.ctx()
+	defer cancel()
+	kv.expect(msgs[0])
+	var seq uint64
+	var err error
+	if len(msgs) == 1 {
+		var ack *jetstream.PubAck
+		if ack, err = kv.js.PublishMsg(ctx, msgs[0]); err == nil {
+			seq = ack.Sequence
+		}
+	} else {
+		seq, err = kv.publishBatch(ctx, msgs)
+	}
+	if err == nil {
+		kv.last = seq
+	}
+	return err
 }
 
 func (kv *jsKV) message(key []byte, op jsOp) *nats.Msg {
@@ -270,20 +306,16 @@ func (kv *jsKV) message(key []byte, op jsOp) *nats.Msg {
 	return m
 }
 
-func (kv *jsKV) publishBatch(ctx context.Context, msgs []*nats.Msg) error {
-	b, err := jetstreamext.NewBatchPublisher(kv.js)
+// publishBatch publishes msgs as one atomic batch and returns the stream
+// sequence of its last message. No ack is awaited before the commit: the batches
+// are small, and a refused first message fails the commit all the same.
+func (kv *jsKV) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	ack, err := jetstreamext.PublishMsgBatch(ctx, kv.js, msgs,
+		jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: kv.timeout})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	last := len(msgs) - 1
-	for _, m := range msgs[:last] {
-		if err := b.AddMsg(m); err != nil {
-			_ = b.Discard()
-			return err
-		}
-	}
-	_, err = b.CommitMsg(ctx, msgs[last])
-	return err
+	return ack.Sequence, nil
 }
 
 func jsCommitErr(err error) error {

@@ -55,6 +55,7 @@ type jsLock struct {
 	stop    chan struct{}
 	lost    chan struct{}
 	lostErr error
+	lose1   sync.Once
 	wg      sync.WaitGroup
 }
 
@@ -128,12 +129,19 @@ func (l *jsLock) renew() {
 		}
 		l.log.Error().Err(err).Msg("queue: could not renew the jetstream prefix lock")
 		if time.Since(lastOK) >= l.ttl/2 || errors.Is(err, jetstream.ErrKeyExists) {
-			l.lostErr = fmt.Errorf("%w: lost the jetstream prefix lock (not renewed for %v: %v)", ErrLocked, time.Since(lastOK).Round(time.Millisecond), err)
-			close(l.lost)
-			l.log.Error().Err(l.lostErr).Msg("queue: stopping all writes; another node may take this prefix")
+			l.lose(fmt.Errorf("%w: lost the jetstream prefix lock (not renewed for %v: %v)", ErrLocked, time.Since(lastOK).Round(time.Millisecond), err))
 			return
 		}
 	}
+}
+
+// lose counts the lock as lost for err: every commit fails from then on.
+func (l *jsLock) lose(err error) {
+	l.lose1.Do(func() {
+		l.lostErr = err
+		close(l.lost)
+		l.log.Error().Err(err).Msg("queue: stopping all writes; another node may take this prefix")
+	})
 }
 
 // check returns the error that refuses every commit once the lock is lost.

@@ -180,7 +180,7 @@ func TestJetStreamKVBatchAtomic(t *testing.T) {
 	msgs[1].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "999") // stale: refused
 	ctx, cancel := kv.ctx()
 	defer cancel()
-	if err := kv.publishBatch(ctx, msgs); err == nil {
+	if _, err := kv.publishBatch(ctx, msgs); err == nil {
 		t.Fatal("batch with a failed check was accepted")
 	}
 	if got := strings.Join(scanAll(t, kv, []byte{'r'}), " "); got != "727a=1" {
@@ -256,5 +256,66 @@ func TestJetStreamLostLockStopsWrites(t *testing.T) {
 	got, err := b.Read(ctx, "d", 0, 10)
 	if err != nil || len(got) != 1 || got[0].ID != "1" {
 		t.Fatalf("the new holder reads %v, %v; want entry 1 only", got, err)
+	}
+}
+
+// The fence: a holder whose lock was taken while it still believes it holds it
+// (frozen past its expiry, not yet noticed) cannot commit once the new holder has
+// claimed the stream: the stream refuses its writes, and it counts the lock lost.
+func TestJetStreamFenceRefusesAStaleHolder(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	o := JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), LockWait: -1} // TTL 10 s: no renewal during the test
+	a, err := OpenJetStream(o, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if err := a.lock.kv.Delete(ctx, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenJetStream(o, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.lock.check() != nil {
+		t.Fatal("the stale holder noticed by itself; the test needs it not to")
+	}
+	_, err = a.Append(ctx, Write{Entries: []Entry{{ID: "stale", Dest: "d", Data: []byte("x")}}})
+	wantErr(t, err, ErrLocked)
+	select {
+	case <-a.Lost():
+	default:
+		t.Fatal("a refused commit did not count the lock as lost")
+	}
+	if got, err := b.Read(ctx, "d", 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("the new holder reads %v, %v; want nothing", got, err)
+	}
+	if _, err := b.Append(ctx, Write{Entries: []Entry{{ID: "new", Dest: "d", Data: []byte("y")}}}); err != nil {
+		t.Fatalf("the new holder cannot write: %v", err)
+	}
+}
+
+// A refusal that only means the holder lost track of the stream's last sequence
+// (here: a message written behind its back, as a commit that timed out but landed
+// would) is resynchronised from the fence, and the commit goes through.
+func TestJetStreamFenceResynchronises(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	a, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), LockWait: -1}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	kv := a.engine.kv.(*jsKV)
+	ctx := context.Background()
+	if _, err := kv.js.Publish(ctx, kv.subject([]byte("zz")), []byte("behind its back")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, Write{Entries: []Entry{{ID: "1", Dest: "d", Data: []byte("x")}}}); err != nil {
+		t.Fatalf("commit after the sequence moved: %v", err)
+	}
+	if a.lock.check() != nil {
+		t.Fatal("the holder gave up its own stream")
 	}
 }

@@ -31,8 +31,8 @@ func (d *Workers) park(dest string) (parked, probe bool) {
 // parkUntil holds dest's lease until the time until (zero: until unpark).
 func (d *Workers) parkUntil(dest string, until time.Time) {
 	d.parkMu.Lock()
-	defer d.parkMu.Unlock()
 	if _, ok := d.parked[dest]; ok {
+		d.parkMu.Unlock()
 		return
 	}
 	var t *time.Timer
@@ -40,6 +40,12 @@ func (d *Workers) parkUntil(dest string, until time.Time) {
 		t = time.AfterFunc(time.Until(until), func() { d.unpark(dest) })
 	}
 	d.parked[dest] = t
+	d.parkMu.Unlock()
+	if until.IsZero() && !d.ctl.Paused(dest) {
+		// Resumed between the check and now: its wake-up found nothing parked.
+		// Resume clears the pause before it wakes, so one of the two sees the other.
+		d.unpark(dest)
+	}
 }
 
 // unpark gives a parked lease back to the scheduler: the destination is handed

@@ -52,7 +52,7 @@ func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.SetConnectionClose()
 		return
 	}
-	api.Fail(ctx, oma.InvalidInput("request"))
+	api.Fail(ctx, oma.InvalidInput("request (not a valid HTTP/1.1 request)"))
 	ctx.SetConnectionClose()
 }
 

@@ -84,7 +84,7 @@ func parseCreateForm(a *fasthttp.Args) (oma.NotificationChannel, oma.Format, *om
 		ChannelType:      string(a.Peek("channelType")),
 	}
 	if nc.ChannelType == "" {
-		return nc, oma.JSON, oma.InvalidInput("channelType")
+		return nc, oma.JSON, oma.InvalidInput("channelType (missing)")
 	}
 	for _, f := range []struct {
 		keys []string
@@ -94,7 +94,7 @@ func parseCreateForm(a *fasthttp.Args) (oma.NotificationChannel, oma.Format, *om
 			if s := string(a.Peek(k)); s != "" {
 				v, err := strconv.Atoi(s)
 				if err != nil || v < 0 {
-					return nc, oma.JSON, oma.InvalidInput(k)
+					return nc, oma.JSON, oma.InvalidInput(k + " (not a non-negative integer)")
 				}
 				*f.dst = v
 			}

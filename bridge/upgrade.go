@@ -35,7 +35,7 @@ func checkUpgrade(ctx *fasthttp.RequestCtx) *oma.RequestError {
 	}
 	key, err := base64.StdEncoding.DecodeString(string(h.Peek("Sec-WebSocket-Key")))
 	if err != nil || len(key) != 16 {
-		return oma.InvalidInput("Sec-WebSocket-Key")
+		return oma.InvalidInput("Sec-WebSocket-Key (16 bytes in base64 needed)")
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func (t *wsTransport) checkHandshake(r *api.Request) (*channel, string, int, *om
 		return nil, "", 0, rerr
 	}
 	if !t.originAllowed(string(ctx.Request.Header.Peek("Origin"))) {
-		return nil, "", 0, oma.Forbidden("origin not allowed")
+		return nil, "", 0, oma.Forbidden("origin " + string(ctx.Request.Header.Peek("Origin")) + " not allowed (channels.allowed_origins lists the allowed ones)")
 	}
 	proto := pickProtocol(string(ctx.Request.Header.Peek("Sec-WebSocket-Protocol")))
 	if proto == "" {
@@ -132,7 +132,7 @@ func (t *wsTransport) window(ctx *fasthttp.RequestCtx) (int, *oma.RequestError) 
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, oma.InvalidInput("window")
+		return 0, oma.InvalidInput("window (a positive integer needed)")
 	}
 	return min(n, t.cfg.MaxWindow), nil
 }

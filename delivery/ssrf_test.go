@@ -141,3 +141,23 @@ func resolverNamed(s string) bool {
 	}
 	return false
 }
+
+// Short and numeric IPv4 forms are read as the address they dial, and refused by
+// what they are (issue 12: http://127.1/ is a loopback address, not a DNS failure).
+func TestLegacyIPv4FormsNamed(t *testing.T) {
+	for host, want := range map[string]string{"127.1": "127.0.0.1", "0x7f.0.0.1": "127.0.0.1", "2130706433": "127.0.0.1",
+		"10.1.258": "10.1.1.2", "8.8.8.8": "8.8.8.8"} {
+		if got := literalIP(host); got.String() != want {
+			t.Errorf("%s: %v, want %s", host, got, want)
+		}
+	}
+	for _, host := range []string{"example.com", "1.2.3.4.5", "256.1.1.1", "1.2.65536", "4294967296"} {
+		if ip := literalIP(host); ip != nil {
+			t.Errorf("%s: %v", host, ip)
+		}
+	}
+	err := CheckTarget(context.Background(), "http://127.1/", false)
+	if !errors.Is(err, errBlockedTarget) || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("127.1: %v", err)
+	}
+}

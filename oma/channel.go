@@ -42,7 +42,7 @@ func ParseNotificationChannel(f Format, b []byte) (NotificationChannel, *Request
 		ChannelType:      n.Value("channelType"),
 	}
 	if c.ChannelType == "" {
-		return c, InvalidInput("channelType")
+		return c, InvalidInput("channelType (missing)")
 	}
 	var err *RequestError
 	if c.MaxNotifications, err = optionalInt(n.Child("channelData"), "maxNotifications", "channelData.maxNotifications"); err != nil {
@@ -62,7 +62,7 @@ func optionalInt(n *Node, name, part string) (int, *RequestError) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || v < 0 {
-		return 0, InvalidInput(part)
+		return 0, InvalidInput(part + " (not a non-negative integer)")
 	}
 	return v, nil
 }
@@ -167,7 +167,7 @@ func ParseChannelLifetime(f Format, b []byte) (int, *RequestError) {
 	}
 	v, err := strconv.Atoi(n.Value("channelLifetime"))
 	if err != nil || v < 1 {
-		return 0, InvalidInput("channelLifetime")
+		return 0, InvalidInput("channelLifetime (a positive number of seconds needed)")
 	}
 	return v, nil
 }

@@ -94,7 +94,7 @@ func ChatSessionDataFromNode(n *Node) (ChatSessionData, *RequestError) {
 		}
 	}
 	if d.Kind == DataSubject && d.Action == ActionSet && strings.TrimSpace(d.Subject) == "" {
-		return d, InvalidInput("subject")
+		return d, InvalidInput("subject (empty)")
 	}
 	return d, nil
 }
@@ -102,7 +102,7 @@ func ChatSessionDataFromNode(n *Node) (ChatSessionData, *RequestError) {
 func (d *ChatSessionData) parseRole(n *Node) *RequestError {
 	d.Role.Address = n.Value("address")
 	if d.Role.Address == "" {
-		return InvalidInput("participantRole.address")
+		return InvalidInput("participantRole.address (missing)")
 	}
 	r, ok := ParseRole(n.Value("role"))
 	if !ok {

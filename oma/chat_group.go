@@ -43,7 +43,7 @@ func participantsFromNode(n *Node) ([]ParticipantInformation, *RequestError) {
 	for _, p := range n.All("participant") {
 		addr := p.Value("address")
 		if addr == "" || strings.ContainsAny(addr, " \t\r\n") {
-			return nil, InvalidInput("participant.address")
+			return nil, InvalidInput("participant.address (empty or containing white space)")
 		}
 		out = append(out, ParticipantInformation{Address: addr, Name: p.Value("name")})
 	}
@@ -58,7 +58,7 @@ func ParseParticipantList(f Format, b []byte) ([]ParticipantInformation, *Reques
 	}
 	ps, e := participantsFromNode(n)
 	if e == nil && len(ps) == 0 {
-		e = InvalidInput("participant")
+		e = InvalidInput("participant (at least one needed)")
 	}
 	return ps, e
 }

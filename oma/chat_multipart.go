@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"strconv"
 	"strings"
 )
 
@@ -36,7 +37,7 @@ func ParseMultipart(contentType string, body []byte, maxPart int) (Multipart, *R
 	var m Multipart
 	_, params, err := mime.ParseMediaType(contentType)
 	if err != nil || params["boundary"] == "" {
-		return m, InvalidInput("multipart boundary")
+		return m, InvalidInput("multipart boundary (missing from Content-Type)")
 	}
 	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	rootFound := false
@@ -46,11 +47,11 @@ func ParseMultipart(contentType string, body []byte, maxPart int) (Multipart, *R
 			break
 		}
 		if err != nil || i >= MaxParts {
-			return m, InvalidInput("multipart body")
+			return m, InvalidInput("multipart body (malformed, or more than " + strconv.Itoa(MaxParts) + " parts)")
 		}
 		data, err := io.ReadAll(io.LimitReader(p, int64(maxPart)+1))
 		if err != nil || len(data) > maxPart {
-			return m, InvalidInput("multipart part size")
+			return m, InvalidInput("multipart part (larger than " + strconv.Itoa(maxPart) + " bytes)")
 		}
 		ct := p.Header.Get("Content-Type")
 		if f, ok := rootFormat(p, data); ok && !rootFound {
@@ -61,7 +62,7 @@ func ParseMultipart(contentType string, body []byte, maxPart int) (Multipart, *R
 		m.Attachments = append(m.Attachments, Attachment{ContentID: cid, ContentType: ct, Data: data})
 	}
 	if !rootFound {
-		return m, InvalidInput("root-fields")
+		return m, InvalidInput("root-fields (no XML or JSON part)")
 	}
 	return m, nil
 }

@@ -29,7 +29,7 @@ func ParseChatNotificationSubscription(f Format, b []byte) (ChatNotificationSubs
 		CallbackData: cb.Value("callbackData"),
 	}
 	if s.CallbackReference.NotifyURL == "" {
-		return s, InvalidInput("callbackReference.notifyURL")
+		return s, InvalidInput("callbackReference.notifyURL (missing)")
 	}
 	if nf := cb.Value("notificationFormat"); nf != "" {
 		switch strings.ToUpper(nf) {
@@ -42,7 +42,7 @@ func ParseChatNotificationSubscription(f Format, b []byte) (ChatNotificationSubs
 	if d := n.Value("duration"); d != "" {
 		v, err := strconv.Atoi(d)
 		if err != nil || v < 0 {
-			return s, InvalidInput("duration")
+			return s, InvalidInput("duration (a non-negative number of seconds needed)")
 		}
 		s.Duration = v
 	}

@@ -153,7 +153,7 @@ func setRole(s *session, me int, pr oma.ParticipantRole, del bool) *oma.RequestE
 	}
 	i := s.find(pr.Address)
 	if i < 0 {
-		return oma.InvalidAddress("participantRole.address")
+		return oma.InvalidAddress("participantRole.address (" + pr.Address + " is not a participant of the session)")
 	}
 	role := pr.Role
 	if del {

@@ -88,17 +88,19 @@ type checker struct {
 // check validates one item; part prefixes the name of a bad part ("[3]." in a batch).
 func (c *checker) check(it deliveryItem, part string) (accepted, *oma.RequestError) {
 	switch {
-	case it.NotifyURL == "" || len(it.NotifyURL) > maxNotifyURL:
-		return accepted{}, oma.InvalidInput(part + "notifyURL")
+	case it.NotifyURL == "":
+		return accepted{}, oma.InvalidInput(part + "notifyURL (missing)")
+	case len(it.NotifyURL) > maxNotifyURL:
+		return accepted{}, oma.InvalidInput(part + "notifyURL (longer than " + strconv.Itoa(maxNotifyURL) + " bytes)")
 	case len(it.Key) > maxOrderKey:
 		return accepted{}, oma.InvalidInput(part + "key (at most 256 bytes)")
 	case !validMediaType(it.ContentType):
-		return accepted{}, oma.InvalidInput(part + "contentType")
+		return accepted{}, oma.InvalidInput(part + "contentType (not a media type: " + strconv.Quote(it.ContentType) + ")")
 	case it.Body == "":
-		return accepted{}, oma.InvalidInput(part + "body")
+		return accepted{}, oma.InvalidInput(part + "body (empty)")
 	}
 	if err := c.target(it.NotifyURL); err != nil {
-		return accepted{}, oma.InvalidInput(part + "notifyURL")
+		return accepted{}, oma.InvalidInput(part + "notifyURL (" + err.Error() + ")")
 	}
 	id := delivery.NewID()
 	dest := delivery.OperatorDest(it.NotifyURL, it.Key)
@@ -229,7 +231,7 @@ func decodeBatch(body []byte) ([]deliveryItem, *oma.RequestError) {
 		dec := json.NewDecoder(bytes.NewReader(r))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&items[i]); err != nil {
-			return nil, oma.InvalidInput("[" + strconv.Itoa(i) + "]")
+			return nil, oma.InvalidInput("[" + strconv.Itoa(i) + "] (" + err.Error() + ")")
 		}
 	}
 	return items, nil

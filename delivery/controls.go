@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,11 @@ type Controls struct {
 	q   ControlsQueue
 	cfg config.Delivery
 	log zerolog.Logger
+
+	// idle is set while there is nothing to control: no pause, no failing run, no
+	// settings, no default rate limit. The workers' checks then cost one atomic
+	// load per attempt instead of taking mu.
+	idle atomic.Bool
 
 	mu       sync.RWMutex
 	paused   map[string]*pauseState
@@ -112,7 +118,13 @@ func NewControls(ctx context.Context, q ControlsQueue, cfg config.Delivery, log 
 		return nil, fmt.Errorf("load destination settings: %w", err)
 	}
 	c.gauge.Set(float64(len(c.paused)))
+	c.noteLocked()
 	return c, nil
+}
+
+// noteLocked updates idle after a change of the maps (c.mu held, or not shared yet).
+func (c *Controls) noteLocked() {
+	c.idle.Store(len(c.paused) == 0 && len(c.health) == 0 && len(c.settings) == 0 && c.cfg.RateLimit.Rate <= 0)
 }
 
 // firstProbe is when a destination paused for cause is first probed.
@@ -125,6 +137,9 @@ func (c *Controls) firstProbe(cause string, now time.Time) time.Time {
 
 // Paused reports whether dest is paused.
 func (c *Controls) Paused(dest string) bool {
+	if c.idle.Load() {
+		return false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.paused[dest] != nil
@@ -163,6 +178,7 @@ func (c *Controls) Pause(ctx context.Context, dest, cause string) error {
 	c.mu.Lock()
 	c.paused[dest] = &pauseState{pauseRecord: p, nextProbe: c.firstProbe(cause, p.Since)}
 	c.gauge.Set(float64(len(c.paused)))
+	c.noteLocked()
 	c.mu.Unlock()
 	c.emit(Event{Event: "paused", Destination: dest, Kind: KindOf(dest), Cause: cause, Failures: failures, At: p.Since})
 	return nil
@@ -181,6 +197,7 @@ func (c *Controls) Resume(ctx context.Context, dest, cause string) error {
 	delete(c.paused, dest)
 	delete(c.health, dest)
 	c.gauge.Set(float64(len(c.paused)))
+	c.noteLocked()
 	wake := c.onWake
 	c.mu.Unlock()
 	c.emit(Event{Event: "resumed", Destination: dest, Kind: KindOf(dest), Cause: cause, At: time.Now()})
@@ -194,6 +211,9 @@ func (c *Controls) Resume(ctx context.Context, dest, cause string) error {
 // held (zero: until resumed). A paused destination whose probe is due is not
 // held: its next probe is set and probe is true, so its run is one attempt.
 func (c *Controls) hold(dest string, now time.Time) (held bool, until time.Time, probe bool) {
+	if c.idle.Load() {
+		return false, time.Time{}, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.paused[dest]
@@ -220,6 +240,7 @@ func (c *Controls) observe(ctx context.Context, dest string, ok bool, now time.T
 	h := c.health[dest]
 	if ok {
 		delete(c.health, dest)
+		c.noteLocked()
 		paused := c.paused[dest]
 		c.mu.Unlock()
 		if paused != nil && paused.Cause == CauseBreaker {
@@ -230,6 +251,7 @@ func (c *Controls) observe(ctx context.Context, dest string, ok bool, now time.T
 	if h == nil {
 		h = &health{since: now}
 		c.health[dest] = h
+		c.noteLocked()
 	}
 	h.failures++
 	b := c.cfg.Breaker
@@ -243,6 +265,9 @@ func (c *Controls) observe(ctx context.Context, dest string, ok bool, now time.T
 
 // healthy reports that dest has no failing run and no pause.
 func (c *Controls) healthy(dest string) bool {
+	if c.idle.Load() {
+		return true
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.health[dest] == nil && c.paused[dest] == nil
@@ -265,6 +290,7 @@ func (c *Controls) forget(ctx context.Context, dest string) {
 	delete(c.paused, dest)
 	delete(c.settings, dest)
 	c.gauge.Set(float64(len(c.paused)))
+	c.noteLocked()
 	c.mu.Unlock()
 	if paused || set {
 		_, err := c.q.Append(ctx, queue.Write{Records: []queue.Record{

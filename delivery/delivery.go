@@ -231,7 +231,7 @@ func (d *Workers) serve(dest string, probe bool) (settle func()) {
 		if run.n >= d.q.DestStats(dest).Depth {
 			break // all delivered: spare the Read (it waits for commits in flight)
 		}
-		if !probe && !d.ctl.take(dest, time.Now()) {
+		if !probe && !d.ctl.take(dest) {
 			break // over its rate limit: parked at the next lease until allowed
 		}
 		e, found, err := d.next(dest, after)

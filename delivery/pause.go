@@ -15,6 +15,9 @@ import (
 // A destination over its rate limit is parked the same way until its next
 // attempt is allowed.
 func (d *Workers) park(dest string) (parked, probe bool) {
+	if d.ctl.idle.Load() {
+		return false, false
+	}
 	now := time.Now()
 	held, until, probe := d.ctl.hold(dest, now)
 	if !held && !probe {

@@ -92,6 +92,7 @@ func (c *Controls) SetSettings(ctx context.Context, dest string, s Settings) err
 		c.settings[dest] = canonical(s)
 	}
 	delete(c.pace, dest) // a new limit starts with a full bucket
+	c.noteLocked()
 	return nil
 }
 
@@ -125,6 +126,9 @@ func (c *Controls) limitLocked(s Settings) config.RateLimit {
 
 // headers returns dest's custom headers as pairs.
 func (c *Controls) headers(dest string) [][2]string {
+	if c.idle.Load() {
+		return nil
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s, ok := c.settings[dest]
@@ -195,13 +199,13 @@ func (c *Controls) waitFor(dest string, now time.Time) time.Duration {
 }
 
 // take spends one attempt of dest's rate limit, if one is available.
-func (c *Controls) take(dest string, now time.Time) bool {
+func (c *Controls) take(dest string) bool {
 	if !c.limited(dest) {
 		return true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, _ := c.bucketLocked(dest, now)
+	b, _ := c.bucketLocked(dest, time.Now())
 	if b == nil {
 		return true
 	}
@@ -214,6 +218,9 @@ func (c *Controls) take(dest string, now time.Time) bool {
 
 // limited is the cheap check, under the read lock, that dest has a rate limit.
 func (c *Controls) limited(dest string) bool {
+	if c.idle.Load() {
+		return false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.limitLocked(c.settings[dest]).Rate > 0

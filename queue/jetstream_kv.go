@@ -143,24 +143,52 @@ type jsReader struct{ kv *jsKV }
 
 func (r jsReader) get(key []byte) ([]byte, error) { return r.kv.get(key) }
 
+// scan gets the values of scanAhead keys at a time, concurrently: a get is one
+// round trip to the stream leader, and the engine's open reads every log value
+// (a takeover's load time; BenchmarkJetStreamOpen).
 func (r jsReader) scan(prefix, start []byte, fn func(k, v []byte) error) error {
 	keys, err := r.kv.keys(prefix, start)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		v, err := r.kv.get(k)
-		if errors.Is(err, errNoKey) {
-			continue // deleted since listed, or a delete marker
-		}
+	for len(keys) > 0 {
+		n := min(len(keys), scanAhead)
+		values, err := r.kv.getAll(keys[:n])
 		if err != nil {
 			return err
 		}
-		if err := fn(k, v); err != nil {
-			return err
+		for i, k := range keys[:n] {
+			if values[i] == nil {
+				continue // deleted since listed, or a delete marker
+			}
+			if err := fn(k, values[i]); err != nil {
+				return err
+			}
 		}
+		keys = keys[n:]
 	}
 	return nil
+}
+
+const scanAhead = 64
+
+// getAll gets the values of keys concurrently; nil for a key without a value.
+func (kv *jsKV) getAll(keys [][]byte) ([][]byte, error) {
+	values := make([][]byte, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			values[i], errs[i] = kv.get(k)
+			if errors.Is(errs[i], errNoKey) {
+				values[i], errs[i] = nil, nil
+			}
+		}()
+	}
+	wg.Wait()
+	return values, errors.Join(errs...)
 }
 
 func (r jsReader) scanKeys(prefix []byte, fn func(k []byte) error) error {
@@ -185,12 +213,16 @@ func (r jsReader) last(prefix []byte) ([]byte, error) {
 }
 
 func (r jsReader) hasFrom(prefix, start []byte) bool {
-	found := false
-	_ = r.scan(prefix, start, func(_, _ []byte) error {
-		found = true
-		return errStopScan
-	})
-	return found
+	keys, err := r.kv.keys(prefix, start)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if _, err := r.kv.get(k); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 type jsOp struct {

@@ -97,6 +97,9 @@ type Workers struct {
 
 // New builds the workers; Start launches them.
 func New(o Options) (*Workers, error) {
+	if o.Book == nil || o.Controls == nil {
+		return nil, errors.New("delivery: Options.Book and Options.Controls are required")
+	}
 	key, err := config.SigningKey(o.Config.SigningSecret)
 	if err != nil {
 		return nil, fmt.Errorf("delivery.signing_secret: %w", err)

@@ -50,8 +50,13 @@ func Fingerprint(parts ...[]byte) string {
 
 // Idempotent returns the answer kept for hash if it is younger than window.
 func (b *Book) Idempotent(ctx context.Context, hash string, window time.Duration, now time.Time) (IdemAnswer, bool, error) {
+	return LookupIdem(ctx, b.q, hash, window, now)
+}
+
+// LookupIdem returns the answer kept in s for hash if it is younger than window.
+func LookupIdem(ctx context.Context, s queue.Store, hash string, window time.Duration, now time.Time) (IdemAnswer, bool, error) {
 	var a IdemAnswer
-	found, err := getJSON(ctx, b.q, keyIdem+hash, &a)
+	found, err := getJSON(ctx, s, keyIdem+hash, &a)
 	if err != nil || !found || now.Sub(a.At) >= window {
 		return IdemAnswer{}, false, err
 	}

@@ -55,6 +55,7 @@ type chat struct {
 	byUser   map[string][]*subscription // copy-on-write slices
 
 	createMu sync.Mutex // serialises creates, for clientCorrelator checks
+	idem     *idemGate  // Idempotency-Key on changes
 
 	// destMu is read-held from choosing subscriptions' destinations until the write
 	// to them is enqueued (its place in commit order fixed); ChannelGone write-holds
@@ -77,7 +78,16 @@ func newChat(q chatQueue, cfg config.Config, log zerolog.Logger, channels Channe
 	life, end := context.WithCancel(context.Background())
 	return &chat{life: life, end: end, q: q, cfg: cfg, log: log, channels: channels, base: cfg.Public() + cfg.BasePath + "/chat/v1/",
 		sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
-		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{}}
+		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{},
+		idem: newIdemGate(storeOf(q), cfg.Delivery.IdempotencyWindow.D())}
+}
+
+// storeOf is q's records, nil when nothing is durable.
+func storeOf(q chatQueue) queue.Store {
+	if q == nil {
+		return nil
+	}
+	return q
 }
 
 // load reads every chat record into memory and finishes changes whose N1 all

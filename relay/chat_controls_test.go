@@ -63,3 +63,28 @@ func TestChatSubscriptionControls(t *testing.T) {
 		t.Fatalf("pause of an unknown subscription: %d", st)
 	}
 }
+
+// A chat change repeated with the same Idempotency-Key, before and after a
+// restart, answers the first 201 (same Location) and notifies once; with another
+// body it is 422.
+func TestChatChangeIdempotencyKey(t *testing.T) {
+	s := startChat(t, nil)
+	sid := s.group()
+	s.subscribe(bob, "bob", "JSON")
+	path := esc(alice) + "/group/" + sid + "/messages"
+	h, _ := s.must(201, "POST", path, "application/json", `{"chatSessionData":{"subject":"x"}}`, "Idempotency-Key", "change-1")
+	first := h.Get("Location")
+	if h, _ = s.must(201, "POST", path, "application/json", `{"chatSessionData":{"subject":"x"}}`, "Idempotency-Key", "change-1"); h.Get("Location") != first {
+		t.Fatalf("repeat: Location %q, want %q", h.Get("Location"), first)
+	}
+	s.must(422, "POST", path, "application/json", `{"chatSessionData":{"subject":"other"}}`, "Idempotency-Key", "change-1")
+	s.restart()
+	if h, _ = s.must(201, "POST", path, "application/json", `{"chatSessionData":{"subject":"x"}}`, "Idempotency-Key", "change-1"); h.Get("Location") != first {
+		t.Fatalf("repeat after the restart: Location %q, want %q", h.Get("Location"), first)
+	}
+	s.must(201, "POST", path, "application/json", `{"chatSessionData":{"subject":"y"}}`)
+	got := s.hook.wait("/bob", 2)
+	if len(got) != 2 || !strings.Contains(got[0].Body, `"subject":"x"`) || !strings.Contains(got[1].Body, `"subject":"y"`) {
+		t.Fatalf("bob got %v, want the keyed change once, then the other", got)
+	}
+}

@@ -22,12 +22,24 @@ type change struct {
 // postSessionData: POST …/group/{sessionId}/messages with chatSessionData. The
 // change, every N1 it causes and (when due at once) N2 are one atomic append; the
 // 201 follows it.
+//
+// With an Idempotency-Key, a repeat within delivery.idempotency_window answers the
+// first change's 201 again and changes nothing (docs/chat.md).
 func (c *chat) postSessionData(req *api.Request) (api.Answer, *oma.RequestError) {
+	sessionID := req.Params["sessionId"]
+	prev, key, e := c.idem.check(req, "chat\x00"+req.User+"\x00"+sessionID, req.Request.Header.ContentType(), req.PostBody())
+	if e != nil {
+		return api.Answer{}, e
+	}
+	if prev != nil {
+		return api.Created(prev.Location, oma.MarshalResourceReference(req.Format, prev.Location)), nil
+	}
+	defer key.done()
 	ch, e := c.readChange(req.RequestCtx)
 	if e != nil {
 		return api.Answer{}, e
 	}
-	return c.applyChange(req, req.Params["sessionId"], ch)
+	return c.applyChange(req, sessionID, ch, key)
 }
 
 // readChange parses an XML, JSON or multipart body. The body is not kept: every
@@ -79,7 +91,7 @@ func webURL(s string) bool {
 
 // applyChange authorises and applies ch under the session's lock, and hands the new
 // state with its notifications to the queue; the 201 follows the commit.
-func (c *chat) applyChange(req *api.Request, sessionID string, ch change) (api.Answer, *oma.RequestError) {
+func (c *chat) applyChange(req *api.Request, sessionID string, ch change, key *idemRequest) (api.Answer, *oma.RequestError) {
 	entry, _, e := c.sessionFor(req, sessionID)
 	if e != nil {
 		return api.Answer{}, e
@@ -110,6 +122,8 @@ func (c *chat) applyChange(req *api.Request, sessionID string, ch change) (api.A
 		w.Records = append(w.Records, queue.Record{Key: []byte(keyIcon + next.ID)})
 	}
 	t := c.notify(next, me, ch, msgID, &w)
+	loc := c.groupURL(api.EscapeID(req.User), next.ID) + "/messages/" + msgID
+	w.Records = append(w.Records, key.records(api.Created(loc, nil))...)
 	wait := entry.enqueue(req, c.q, next, w)
 	entry.mu.Unlock()
 	c.destMu.RUnlock()
@@ -117,7 +131,6 @@ func (c *chat) applyChange(req *api.Request, sessionID string, ch change) (api.A
 		c.untrack(t)
 		return api.Answer{}, oma.Unavailable().Because(err)
 	}
-	loc := c.groupURL(api.EscapeID(req.User), next.ID) + "/messages/" + msgID
 	return api.Created(loc, oma.MarshalResourceReference(req.Format, loc)), nil
 }
 

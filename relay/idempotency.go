@@ -14,42 +14,49 @@ import (
 // opaque strings, typically UUIDs).
 const maxIdempotencyKey = 255
 
-// idemLocks serialises requests that carry the same Idempotency-Key, so the
-// second waits for the first's answer instead of queueing again beside it.
-type idemLocks struct {
-	mu   sync.Mutex
-	busy map[string]chan struct{}
+// idemGate serves the Idempotency-Key header of the requests that create
+// something (operator deliveries, chat changes): the first answer to a key is
+// written with what it created, and given again to a repeat within the window.
+type idemGate struct {
+	store  queue.Store // nil: off
+	window time.Duration
+	mu     sync.Mutex
+	busy   map[string]chan struct{} // keys being served: a repeat waits for the first
+}
+
+func newIdemGate(store queue.Store, window time.Duration) *idemGate {
+	return &idemGate{store: store, window: window, busy: map[string]chan struct{}{}}
 }
 
 // lock waits until no other request holds hash and takes it; unlock releases it.
-func (l *idemLocks) lock(hash string) (unlock func()) {
+func (g *idemGate) lock(hash string) (unlock func()) {
 	for {
-		l.mu.Lock()
-		wait, held := l.busy[hash]
+		g.mu.Lock()
+		wait, held := g.busy[hash]
 		if !held {
 			done := make(chan struct{})
-			l.busy[hash] = done
-			l.mu.Unlock()
+			g.busy[hash] = done
+			g.mu.Unlock()
 			return func() {
-				l.mu.Lock()
-				delete(l.busy, hash)
-				l.mu.Unlock()
+				g.mu.Lock()
+				delete(g.busy, hash)
+				g.mu.Unlock()
 				close(done)
 			}
 		}
-		l.mu.Unlock()
+		g.mu.Unlock()
 		<-wait
 	}
 }
 
-// idemRequest is one request's Idempotency-Key, resolved.
+// idemRequest is one request's Idempotency-Key, resolved and held.
 type idemRequest struct {
 	hash, fingerprint string
 	window            time.Duration
 	unlock            func()
 }
 
-// records keeps ans for the key, to be written with what the request queues.
+// records keeps ans for the key, to be written with what the request creates.
 func (k *idemRequest) records(ans api.Answer) []queue.Record {
 	if k == nil {
 		return nil
@@ -64,22 +71,23 @@ func (k *idemRequest) done() {
 	}
 }
 
-// idempotency reads the request's Idempotency-Key. With none (or the window off)
-// it returns nil, nil, nil. With one answered within the window it returns that
-// answer (replay); with one not seen, the idemRequest whose records the handler
-// writes with its Append, and whose done it calls.
-func (o *operatorAPI) idempotency(r *api.Request, scope string, content ...[]byte) (*api.Answer, *idemRequest, *oma.RequestError) {
+// check reads the request's Idempotency-Key within scope (the route, and for a
+// chat change the user and session). With none (or the gate off) it returns
+// nil, nil, nil. With one answered within the window it returns that answer;
+// with one not seen, the held key whose records the handler writes with its
+// write and whose done it calls. content is what the request asks: a repeat
+// must ask the same (else 422).
+func (g *idemGate) check(r *api.Request, scope string, content ...[]byte) (*delivery.IdemAnswer, *idemRequest, *oma.RequestError) {
 	key := string(r.Request.Header.Peek("Idempotency-Key"))
-	window := o.cfg.Delivery.IdempotencyWindow.D()
-	if key == "" || window <= 0 {
+	if key == "" || g.window <= 0 || g.store == nil {
 		return nil, nil, nil
 	}
 	if len(key) > maxIdempotencyKey || !printableASCII(key) {
 		return nil, nil, oma.InvalidInput("Idempotency-Key (1 to 255 printable ASCII characters)")
 	}
-	k := &idemRequest{hash: delivery.IdemHash(scope, key), fingerprint: delivery.Fingerprint(content...), window: window}
-	k.unlock = o.idem.lock(k.hash)
-	prev, found, err := o.book.Idempotent(r, k.hash, window, time.Now())
+	k := &idemRequest{hash: delivery.IdemHash(scope, key), fingerprint: delivery.Fingerprint(content...), window: g.window}
+	k.unlock = g.lock(k.hash)
+	prev, found, err := delivery.LookupIdem(r, g.store, k.hash, g.window, time.Now())
 	switch {
 	case err != nil:
 		k.done()
@@ -89,9 +97,18 @@ func (o *operatorAPI) idempotency(r *api.Request, scope string, content ...[]byt
 		return nil, nil, oma.IdempotencyKeyReused()
 	case found:
 		k.done()
-		return &api.Answer{Status: prev.Status, Body: prev.Body, Location: prev.Location}, nil, nil
+		return &prev, nil, nil
 	}
 	return nil, k, nil
+}
+
+// idempotency is check for the operator API, whose answers are kept whole.
+func (o *operatorAPI) idempotency(r *api.Request, scope string, content ...[]byte) (*api.Answer, *idemRequest, *oma.RequestError) {
+	prev, k, e := o.idem.check(r, scope, content...)
+	if prev == nil {
+		return nil, k, e
+	}
+	return &api.Answer{Status: prev.Status, Body: prev.Body, Location: prev.Location}, nil, nil
 }
 
 func printableASCII(s string) bool {

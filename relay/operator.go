@@ -34,7 +34,7 @@ type operatorAPI struct {
 	cfg  config.Config
 	book *delivery.Book
 	ctl  *delivery.Controls
-	idem idemLocks
+	idem *idemGate
 	subs func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
 }
 

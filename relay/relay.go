@@ -59,7 +59,7 @@ func New(o Options) (*Relay, error) {
 		return nil, err
 	}
 	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
-		idem: idemLocks{busy: map[string]chan struct{}{}}}
+		idem: newIdemGate(o.Queue, o.Config.Delivery.IdempotencyWindow.D())}
 	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }
 

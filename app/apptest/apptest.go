@@ -68,7 +68,8 @@ func onJetStream(t testing.TB, cfg *config.Config) {
 	defer jsMu.Unlock()
 	loc, ok := jsByDir[cfg.DataDir]
 	if !ok {
-		loc = config.JetStream{URLs: natstest.Start(t, 1, false).URLs, Replicas: 1, Prefix: natstest.Prefix()}
+		loc = config.JetStream{URLs: natstest.Start(t, 1, false).URLs, Replicas: 1, Prefix: natstest.Prefix(),
+			LockTTL: cfg.Queue.JetStream.LockTTL}
 		jsByDir[cfg.DataDir] = loc
 		t.Cleanup(func() { jsMu.Lock(); delete(jsByDir, cfg.DataDir); jsMu.Unlock() })
 	}

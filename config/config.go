@@ -59,6 +59,9 @@ type JetStream struct {
 	// forwards to the active node there). Empty: the bound address, or the host
 	// name with the bound port when listening on all interfaces.
 	Advertise string `yaml:"advertise"`
+	// MaxBatchMsgs: keys one commit may write, at most the NATS servers' jetstream
+	// limits.batch.max_msgs (default 1000 there too).
+	MaxBatchMsgs int `yaml:"max_batch_msgs"`
 }
 
 // Auth lists the bearer tokens. No tokens: authentication is off.
@@ -174,7 +177,7 @@ func Default() Config {
 		Queue: Queue{CheckpointInterval: Duration(100 * time.Millisecond),
 			ValueLogFileSize: Size(16 << 20), MemTableSize: Size(8 << 20), Engine: "badger",
 			JetStream: JetStream{URLs: []string{"nats://127.0.0.1:4222"}, Replicas: 1, Prefix: "notifyrelay",
-				LockTTL: Duration(10 * time.Second)}},
+				LockTTL: Duration(10 * time.Second), MaxBatchMsgs: 1000}},
 	}
 }
 
@@ -395,6 +398,9 @@ func (c *Config) checkJetStream() error {
 	}
 	if j.LockTTL.D() < time.Second {
 		return fmt.Errorf("queue.jetstream.lock_ttl: %v is below 1s", j.LockTTL.D())
+	}
+	if j.MaxBatchMsgs < 100 || j.MaxBatchMsgs > 100000 {
+		return fmt.Errorf("queue.jetstream.max_batch_msgs: %d is not between 100 and 100000", j.MaxBatchMsgs)
 	}
 	return checkHostPort("queue.jetstream.advertise", j.Advertise, true)
 }

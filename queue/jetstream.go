@@ -59,6 +59,10 @@ type JetStreamOptions struct {
 	// Advertise is the address other nodes reach this one at, kept in the lock so
 	// that a standby node can forward to the holder.
 	Advertise string
+	// MaxBatchMsgs is the most messages (keys) one commit may write, at most the
+	// NATS servers' jetstream limits.batch.max_msgs (default 1000, as theirs). A
+	// write needing more fails with ErrEntryTooBig.
+	MaxBatchMsgs int
 	// MaxBatch, CheckpointInterval, CacheBytes, OnCommit and OnCheckpoint: as in
 	// BadgerOptions.
 	MaxBatch           int
@@ -88,6 +92,9 @@ func (o JetStreamOptions) withDefaults() JetStreamOptions {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.MaxBatchMsgs == 0 {
+		o.MaxBatchMsgs = jsMaxTxnMsgs
 	}
 	if o.LockTTL == 0 {
 		o.LockTTL = defaultLockTTL
@@ -136,7 +143,8 @@ func openJSKV(o JetStreamOptions, log zerolog.Logger) (*jsKV, error) {
 		nc.Close()
 		return nil, fmt.Errorf("queue: jetstream: %w", err)
 	}
-	kv := &jsKV{nc: nc, js: js, name: o.Prefix + "_queue", subj: o.Prefix + ".q", timeout: o.Timeout}
+	kv := &jsKV{nc: nc, js: js, name: o.Prefix + "_queue", subj: o.Prefix + ".q", timeout: o.Timeout,
+		maxMsgs: o.MaxBatchMsgs}
 	if err := kv.createStream(o.Replicas); err != nil {
 		nc.Close()
 		return nil, err

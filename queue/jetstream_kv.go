@@ -39,6 +39,7 @@ type jsKV struct {
 	name    string // stream name
 	subj    string // subject prefix
 	timeout time.Duration
+	maxMsgs int     // messages in one atomic batch at most
 	lock    *jsLock // this node's hold on the prefix
 
 	commitMu sync.Mutex // one commit at a time: each expects the last one's sequence
@@ -50,7 +51,7 @@ type jsKV struct {
 // messages; the byte bound keeps one commit within what a client sends before the
 // server has to push back.
 const (
-	jsMaxTxnMsgs    = 1000
+	jsMaxTxnMsgs    = 1000 // the NATS server's default limits.batch.max_msgs
 	jsMaxTxnBytes   = 32 << 20
 	deleteMarkerTTL = "1s"
 	kvOpHeader      = "KV-Operation"
@@ -257,7 +258,7 @@ func (t *jsTxn) del(key []byte) error { return t.put(key, jsOp{del: true}) }
 func (t *jsTxn) put(key []byte, op jsOp) error {
 	k := string(key)
 	if _, ok := t.pending[k]; !ok {
-		if len(t.pending) >= jsMaxTxnMsgs {
+		if len(t.pending) >= t.kv.maxMsgs {
 			return fmt.Errorf("%w: %d messages in one atomic batch", errTxnFull, len(t.pending))
 		}
 		if len(t.pending) > 0 && t.size+len(op.value) > jsMaxTxnBytes {

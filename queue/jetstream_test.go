@@ -319,3 +319,35 @@ func TestJetStreamFenceResynchronises(t *testing.T) {
 		t.Fatal("the holder gave up its own stream")
 	}
 }
+
+// MaxBatchMsgs bounds one commit: a write over it fails with ErrEntryTooBig and
+// changes nothing; raised (up to the servers' limits.batch.max_msgs), it fits.
+func TestJetStreamMaxBatchMsgs(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	records := func(n int) Write {
+		w := Write{Entries: []Entry{{ID: "e", Dest: "d", Data: []byte("x")}}}
+		for i := range n {
+			w.Records = append(w.Records, Record{Key: fmt.Appendf(nil, "r%05d", i), Value: []byte("v")})
+		}
+		return w
+	}
+	ctx := context.Background()
+	small, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), MaxBatchMsgs: 100, LockWait: -1}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	_, err = small.Append(ctx, records(150))
+	wantErr(t, err, ErrEntryTooBig)
+	if d := small.DestStats("d").Depth; d != 0 {
+		t.Fatalf("a refused write left %d entries", d)
+	}
+	big, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), MaxBatchMsgs: 2500, LockWait: -1}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if _, err := big.Append(ctx, records(2000)); err != nil {
+		t.Fatalf("2,000 records in one write with max_batch_msgs 2500: %v", err)
+	}
+}

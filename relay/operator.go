@@ -249,10 +249,15 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// queueFault answers a queue failure: 503 while stopping, else 500. Nothing was queued.
+// queueFault answers a queue failure: 503 while stopping, 413 for a write larger
+// than one commit of the queue engine, else 500. Nothing was queued.
 func queueFault(err error) *oma.RequestError {
 	if errors.Is(err, queue.ErrClosed) {
 		return oma.Unavailable().Because(err)
+	}
+	if errors.Is(err, queue.ErrEntryTooBig) {
+		return (&oma.RequestError{Status: 413, MessageID: "SVC0002", Text: oma.TextSVC0002,
+			Variables: []string{"body (too many deliveries for one commit of the queue: send fewer per batch, or see queue.jetstream.max_batch_msgs)"}}).Because(err)
 	}
 	return oma.Internal().Because(err)
 }

@@ -19,6 +19,10 @@ type Cluster struct {
 	URLs    []string // client URLs, one per server
 }
 
+// MaxBatchMsgs is the servers' limits.batch.max_msgs: more than the default 1000,
+// so that a test may raise queue.jetstream.max_batch_msgs up to it.
+const MaxBatchMsgs = 4000
+
 // Start starts n servers. syncAlways fsyncs before every acknowledgement
 // (sync_interval: always); otherwise the server's default interval applies.
 // max_payload is 16 MiB so that the largest notification fits in one message.
@@ -34,6 +38,7 @@ func Start(t testing.TB, n int, syncAlways bool) *Cluster {
 		o := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
 			JetStream: true, StoreDir: t.TempDir(), SyncAlways: syncAlways,
 			MaxPayload: 16 << 20, NoLog: true, NoSigs: true}
+		o.JetStreamLimits.MaxBatchSize = MaxBatchMsgs
 		if n > 1 {
 			o.Cluster = server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]}
 			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))

@@ -69,7 +69,7 @@ func onJetStream(t testing.TB, cfg *config.Config) {
 	loc, ok := jsByDir[cfg.DataDir]
 	if !ok {
 		loc = config.JetStream{URLs: natstest.Start(t, 1, false).URLs, Replicas: 1, Prefix: natstest.Prefix(),
-			LockTTL: cfg.Queue.JetStream.LockTTL, MaxBatchMsgs: 2100} // a deliveries:batch of 1000
+			LockTTL: cfg.Queue.JetStream.LockTTL, MaxBatchMsgs: 3100} // a deliveries:batch of 1000
 		jsByDir[cfg.DataDir] = loc
 		t.Cleanup(func() { jsMu.Lock(); delete(jsByDir, cfg.DataDir); jsMu.Unlock() })
 	}

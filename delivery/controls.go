@@ -279,9 +279,9 @@ func (c *Controls) logErr(err error, dest string) {
 	}
 }
 
-// forget drops what is known of a destination that no longer exists (a chat
+// Forget drops what is known of a destination that no longer exists (a chat
 // subscription that ended), its pause and settings included.
-func (c *Controls) forget(ctx context.Context, dest string) {
+func (c *Controls) Forget(ctx context.Context, dest string) {
 	c.mu.Lock()
 	delete(c.health, dest)
 	delete(c.pace, dest)

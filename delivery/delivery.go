@@ -488,7 +488,7 @@ func (d *Workers) drop(dest string) {
 		d.log.Warn().Err(err).Str("dest", dest).Msg("drop destination")
 		return
 	}
-	d.ctl.forget(d.work, dest)
+	d.ctl.Forget(d.work, dest)
 	d.log.Info().Str("dest", dest).Int("dropped", n).Msg("destination gone: its queued notifications were dropped")
 }
 

@@ -56,6 +56,9 @@ type chat struct {
 
 	createMu sync.Mutex // serialises creates, for clientCorrelator checks
 	idem     *idemGate  // Idempotency-Key on changes
+	// destGone is told of a webhook destination that ended with its subscription
+	// (delivery.Controls.Forget); nil: nobody.
+	destGone func(ctx context.Context, dest string)
 
 	// destMu is read-held from choosing subscriptions' destinations until the write
 	// to them is enqueued (its place in commit order fixed); ChannelGone write-holds

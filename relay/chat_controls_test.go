@@ -22,7 +22,8 @@ func subscriptionDest(t *testing.T, created string) string {
 
 // A chat subscription's destination is paused and resumed by the operator API
 // like an operator destination (its N1s wait, other subscribers' do not), and
-// takes the default rate limit unless set on its own; it has no custom headers.
+// takes the default rate limit unless set on its own; it has no custom headers;
+// its pause ends when the subscription does.
 func TestChatSubscriptionControls(t *testing.T) {
 	s := startChat(t, func(c *config.Config) { c.Delivery.RateLimit = config.RateLimit{Rate: 1000, Burst: 5} })
 	sid := s.group()
@@ -61,6 +62,14 @@ func TestChatSubscriptionControls(t *testing.T) {
 	}
 	if st, _ := do("POST", "s:nosuchsubscription/pause", ""); st != 404 {
 		t.Fatalf("pause of an unknown subscription: %d", st)
+	}
+	// Unsubscribing ends the destination's pause with it.
+	if st, _ := do("POST", bobDest+"/pause", ""); st != 200 {
+		t.Fatalf("pause bob again: %d", st)
+	}
+	s.must(204, "DELETE", esc(bob)+"/subscriptions/"+strings.TrimPrefix(bobDest, "s:"), "", "")
+	if st, _ := do("POST", bobDest+"/resume", ""); st != 404 {
+		t.Fatalf("resume of an ended subscription: %d, want 404 (its pause gone with it)", st)
 	}
 }
 

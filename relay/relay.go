@@ -55,6 +55,9 @@ type Relay struct {
 func New(o Options) (*Relay, error) {
 	log := o.Log.With().Str("component", "relay").Logger()
 	c := newChat(o.Queue, o.Config, log, o.Channels)
+	if o.Controls != nil {
+		c.destGone = o.Controls.Forget
+	}
 	if err := c.load(c.life); err != nil {
 		return nil, err
 	}

@@ -212,6 +212,9 @@ func (c *chat) removeSub(ctx context.Context, s *subscription) error {
 		if err := c.q.Delete(ctx, s.Dest); err != nil {
 			c.log.Warn().Err(err).Str("dest", s.Dest).Msg("drop queued notifications of a deleted subscription")
 		}
+		if c.destGone != nil {
+			c.destGone(ctx, s.Dest) // its pause and settings go with it
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -94,14 +95,23 @@ func (d *Workers) notifier() {
 	}
 }
 
+// sendEvent POSTs one event, signed as webhooks are (Standard Webhooks headers,
+// a fresh webhook-id per event) when delivery.signing_secret is set.
 func (d *Workers) sendEvent(client *http.Client, e Event) {
-	req, err := http.NewRequestWithContext(d.take, http.MethodPost, d.cfg.Breaker.OperatorURL, bytes.NewReader(mustJSON(e)))
+	body := mustJSON(e)
+	req, err := http.NewRequestWithContext(d.take, http.MethodPost, d.cfg.Breaker.OperatorURL, bytes.NewReader(body))
 	if err != nil {
 		d.log.Warn().Err(err).Msg("operator event")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "notifyrelay")
+	id, now := NewID(), time.Now()
+	req.Header.Set("webhook-id", id)
+	if d.web.sign.key != nil {
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+		req.Header.Set("webhook-signature", d.web.sign.signature(id, now, body))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		d.log.Warn().Err(err).Str("dest", e.Destination).Msg("operator event not delivered")

@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"notifyrelay/app"
 	"notifyrelay/app/apptest"
@@ -52,15 +55,20 @@ func whControl(t testing.TB, a *app.App, dest, action string) (int, whDest) {
 
 // eventSink is an operator URL that records the events it gets.
 type eventSink struct {
-	mu     sync.Mutex
-	events []map[string]any
+	wh       *standardwebhooks.Webhook // nil: events are not checked
+	mu       sync.Mutex
+	events   []map[string]any
+	unsigned int // events whose signature did not verify
 }
 
-func (s *eventSink) serve(w http.ResponseWriter, _ *http.Request, body []byte) {
+func (s *eventSink) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	var e map[string]any
 	_ = json.Unmarshal(body, &e)
 	s.mu.Lock()
 	s.events = append(s.events, e)
+	if s.wh != nil && s.wh.Verify(body, r.Header) != nil {
+		s.unsigned++
+	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -78,10 +86,16 @@ func (s *eventSink) has(event, cause, dest string) bool {
 }
 
 // After delivery.breaker.failures failed attempts in a row the destination is
-// paused (operator event, metric); once the receiver is back a probe succeeds, the
-// destination resumes by itself, and its backlog arrives in order.
+// paused (operator event, signed as webhooks are, metric); once the receiver is
+// back a probe succeeds, the destination resumes by itself, and its backlog
+// arrives in order.
 func TestBreakerOpensAndProbeCloses(t *testing.T) {
-	sink := &eventSink{}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a 32-byte secret for the events!"))
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &eventSink{wh: wh}
 	events := whListen(t, sink.serve)
 	var down atomic.Bool
 	down.Store(true)
@@ -94,6 +108,7 @@ func TestBreakerOpensAndProbeCloses(t *testing.T) {
 	})
 	a := whStart(t, func(c *config.Config) {
 		c.Delivery.Breaker = config.Breaker{Failures: 3, ProbeInterval: config.Duration(100 * time.Millisecond), OperatorURL: events.URL("/events")}
+		c.Delivery.SigningSecret = secret
 	})
 	first, dest := whPostDest(t, a, rc.URL("/b"), `{"n":1}`)
 	whWait(t, 10*time.Second, "the breaker to pause the destination", func() bool {
@@ -113,6 +128,11 @@ func TestBreakerOpensAndProbeCloses(t *testing.T) {
 	if d, _ := whDestination(t, a, dest); d.Paused {
 		t.Fatalf("still paused: %+v", d)
 	}
+	sink.mu.Lock()
+	if sink.unsigned > 0 {
+		t.Errorf("%d operator events failed signature verification", sink.unsigned)
+	}
+	sink.mu.Unlock()
 	if got := rc.delivered("/b"); len(got) != 2 || got[0] != `{"n":1}` || got[1] != `{"n":2}` {
 		t.Fatalf("delivered %v", got)
 	}

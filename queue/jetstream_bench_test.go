@@ -10,25 +10,29 @@ import (
 	"notifyrelay/queue/natstest"
 )
 
-// BenchmarkJetStreamAppend is BenchmarkAppend on one embedded NATS server, with
-// sync_interval always (fsync before every ack, as Badger) and the default (fsync
-// every 2 minutes). It reports the group commit's latency (one atomic batch) too.
+// BenchmarkJetStreamAppend is BenchmarkAppend on embedded NATS: one server (R1
+// stream) and a 3-server cluster (R3), with sync_interval always (fsync before every
+// ack, as Badger) and the default (fsync every 2 minutes). It reports the group
+// commit's latency (one publish or atomic batch) too.
 //
 // Run: go test ./queue -run '^$' -bench JetStreamAppend -benchtime 3000x
 func BenchmarkJetStreamAppend(b *testing.B) {
-	for _, always := range []bool{true, false} {
-		c := natstest.Start(b, 1, always)
-		for _, producers := range []int{1, 16, 64} {
-			name := fmt.Sprintf("sync=%s/producers=%d", map[bool]string{true: "always", false: "default"}[always], producers)
-			b.Run(name, func(b *testing.B) { benchJetStreamAppend(b, c, producers) })
+	for _, servers := range []int{1, 3} {
+		for _, always := range []bool{true, false} {
+			c := natstest.Start(b, servers, always)
+			for _, producers := range []int{1, 16, 64} {
+				name := fmt.Sprintf("servers=%d/sync=%s/producers=%d", servers,
+					map[bool]string{true: "always", false: "default"}[always], producers)
+				b.Run(name, func(b *testing.B) { benchJetStreamAppend(b, c, servers, producers) })
+			}
 		}
 	}
 }
 
-func benchJetStreamAppend(b *testing.B, c *natstest.Cluster, producers int) {
+func benchJetStreamAppend(b *testing.B, c *natstest.Cluster, replicas, producers int) {
 	var mu sync.Mutex
 	var took []time.Duration
-	q, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(),
+	q, err := OpenJetStream(JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix(), Replicas: replicas,
 		OnCommit: func(_ int, d time.Duration) { mu.Lock(); took = append(took, d); mu.Unlock() }}, testLogger(b))
 	if err != nil {
 		b.Fatal(err)

@@ -1,0 +1,192 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"notifyrelay/app/apptest"
+	"notifyrelay/client"
+	"notifyrelay/config"
+	"notifyrelay/oma"
+)
+
+func startServer(t *testing.T) string {
+	a := apptest.Start(t, func(c *config.Config) {
+		c.Auth.Tokens = []config.Token{{Token: "alice-token", User: "alice"}}
+	})
+	return apptest.URL(a)
+}
+
+// Every mode hands the notifications over in order; acknowledged mode with their seq.
+func TestReceiveInOrderInEveryMode(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	for _, m := range []struct {
+		name string
+		mode client.Mode
+		typ  string
+	}{{"ack", client.Acknowledged, oma.ChannelWebSockets}, {"oma", client.OMA, oma.ChannelWebSockets}, {"poll", client.LongPoll, oma.ChannelLongPolling}} {
+		t.Run(m.name, func(t *testing.T) {
+			ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: m.typ, MaxNotifications: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustPost(t, ch.CallbackURL, 1, 20) // queued before: OMA frames and poll answers carry lists
+			r := &received{}
+			receive(t, c, ch, client.ReceiveOptions{Mode: m.mode, Handler: r.handler, OnGap: r.onGap})
+			mustPost(t, ch.CallbackURL, 21, 40)
+			waitFor(t, "40 notifications", func() bool { return r.distinct() == 40 })
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if want := seqRange(1, 40); !slices.Equal(r.ns, toInts(want)) {
+				t.Fatalf("got %v", r.ns)
+			}
+			if m.mode == client.Acknowledged && !slices.Equal(r.seqs, seqRange(1, 40)) {
+				t.Fatalf("seqs %v", r.seqs)
+			}
+			if len(r.gaps) != 0 {
+				t.Fatalf("gaps %v", r.gaps)
+			}
+		})
+	}
+}
+
+// A channel another receiver acknowledged up to 3: a new receiver that starts
+// from nothing learns from prevSeq that it never got 1…3; one resuming at its
+// persisted LastSeq skips what it handled and sees no gap.
+func TestGapAndResume(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{ClientCorrelator: "gap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, ch.CallbackURL, 1, 3)
+	first := &received{}
+	stop := receiveUntil(t, c, ch, client.ReceiveOptions{Handler: first.handler}, func() bool { return first.distinct() == 3 })
+	stop()
+	mustPost(t, ch.CallbackURL, 4, 6)
+
+	fresh := &received{}
+	stop = receiveUntil(t, c, ch, client.ReceiveOptions{Handler: fresh.handler, OnGap: fresh.onGap}, func() bool { return fresh.distinct() == 3 })
+	stop()
+	if !slices.Equal(fresh.gaps, []client.Gap{{From: 1, To: 3}}) || !slices.Equal(fresh.ns, []int{4, 5, 6}) {
+		t.Fatalf("fresh receiver: gaps %v ns %v", fresh.gaps, fresh.ns)
+	}
+
+	// The same channel again by its correlator (create or reuse), resuming at 6.
+	again, err := c.CreateChannel(context.Background(), client.ChannelSpec{ClientCorrelator: "gap"})
+	if err != nil || again.ResourceURL != ch.ResourceURL {
+		t.Fatalf("reuse: %v %+v", err, again)
+	}
+	mustPost(t, ch.CallbackURL, 7, 7)
+	resumed := &received{}
+	stop = receiveUntil(t, c, again, client.ReceiveOptions{Handler: resumed.handler, OnGap: resumed.onGap, LastSeq: 6},
+		func() bool { return resumed.distinct() == 1 })
+	stop()
+	if len(resumed.gaps) != 0 || !slices.Equal(resumed.seqs, []uint64{7}) {
+		t.Fatalf("resumed: gaps %v seqs %v", resumed.gaps, resumed.seqs)
+	}
+}
+
+// receiveUntil runs Receive until cond holds; stop ends it and waits.
+func receiveUntil(t *testing.T, c *client.Client, ch client.Channel, o client.ReceiveOptions, cond func() bool) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Receive(ctx, ch, o) }()
+	waitFor(t, "notifications", cond)
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+	}
+}
+
+// A handler error in acknowledged mode leaves the notification unacknowledged:
+// it comes again after the reconnect, and nothing after it overtakes it.
+func TestHandlerErrorRedelivers(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, ch.CallbackURL, 1, 5)
+	r := &received{}
+	failed := false
+	h := func(ctx context.Context, n client.Notification) error {
+		if n.Seq == 3 && !failed {
+			failed = true
+			return errors.New("not now")
+		}
+		return r.handler(ctx, n)
+	}
+	receive(t, c, ch, client.ReceiveOptions{Handler: h, OnState: r.onState, Backoff: client.Backoff{Min: 10 * time.Millisecond}})
+	waitFor(t, "5 notifications", func() bool { return r.distinct() == 5 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Equal(r.seqs, seqRange(1, 5)) || !slices.Contains(r.states, client.Disconnected) {
+		t.Fatalf("seqs %v states %v", r.seqs, r.states)
+	}
+}
+
+// A deleted channel ends Receive with ErrChannelGone; a bad token with 401.
+func TestReceiveFatalErrors(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := client.New(client.Options{BaseURL: base, Token: "nope"})
+	var se *client.StatusError
+	if err := bad.Receive(context.Background(), ch, client.ReceiveOptions{Handler: (&received{}).handler}); !errors.As(err, &se) || se.Status != 401 {
+		t.Fatalf("bad token: %v", err)
+	}
+	if err := c.DeleteChannel(context.Background(), ch.ResourceURL); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{oma.ChannelWebSockets, oma.ChannelLongPolling} {
+		ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.DeleteChannel(context.Background(), ch.ResourceURL); err != nil {
+			t.Fatal(err)
+		}
+		mode := client.Acknowledged
+		if typ == oma.ChannelLongPolling {
+			mode = client.LongPoll
+		}
+		err = c.Receive(context.Background(), ch, client.ReceiveOptions{Mode: mode, Handler: (&received{}).handler})
+		if !errors.Is(err, client.ErrChannelGone) {
+			t.Fatalf("%v on a deleted channel: %v", mode, err)
+		}
+	}
+	if err := c.Receive(context.Background(), ch, client.ReceiveOptions{Mode: client.LongPoll, Handler: (&received{}).handler}); err == nil {
+		t.Fatal("LongPoll on a WebSockets channel: no error")
+	}
+	if _, err := c.GetChannel(context.Background(), ch.ResourceURL); !errors.Is(err, client.ErrChannelGone) {
+		t.Fatalf("GetChannel: %v", err)
+	}
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var out []uint64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func toInts(s []uint64) []int {
+	out := make([]int, len(s))
+	for i, v := range s {
+		out[i] = int(v)
+	}
+	return out
+}

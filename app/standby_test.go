@@ -25,8 +25,8 @@ import (
 func jetStreamNode(t *testing.T, urls []string, replicas int, prefix string) config.Config {
 	cfg := apptest.Config(t)
 	cfg.Queue.Engine = "jetstream"
-	cfg.Queue.JetStream = config.JetStream{URLs: urls, Replicas: replicas, Prefix: prefix,
-		LockTTL: config.Duration(2 * time.Second)}
+	j := &cfg.Queue.JetStream
+	j.URLs, j.Replicas, j.Prefix, j.LockTTL = urls, replicas, prefix, config.Duration(2*time.Second)
 	return cfg
 }
 

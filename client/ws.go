@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -199,11 +200,27 @@ func ackMessage(seq uint64) []byte {
 	return []byte(`{"ack":` + strconv.FormatUint(seq, 10) + `}`)
 }
 
+// root is the local name of a document's root, read from its first tokens only.
 func root(doc string) string {
-	if docs, err := oma.SplitNotifications([]byte(doc)); err == nil && len(docs) == 1 {
-		return docs[0].Root
+	if f, ok := oma.SniffFormat([]byte(doc)); ok && f == oma.XML {
+		d := xml.NewDecoder(strings.NewReader(doc))
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return ""
+			}
+			if se, ok := tok.(xml.StartElement); ok {
+				return se.Name.Local
+			}
+		}
 	}
-	return ""
+	d := json.NewDecoder(strings.NewReader(doc))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	key, _ := d.Token()
+	k, _ := key.(string)
+	return k[strings.LastIndexByte(k, ':')+1:]
 }
 
 // omaFrame handles an OMA-mode frame: one document or a notificationList.

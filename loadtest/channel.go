@@ -4,15 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
-)
-
-// Subprotocols of the notification channel WebSocket (docs/api.md §4.2).
-const (
-	protoOMA = "notificationchannel-netapi-rest.openmobilealliance.org"
-	protoAck = "notifyrelay.ack.v1"
 )
 
 // channel is what the tool keeps of a notification channel it created.
@@ -53,34 +45,6 @@ func (c *client) createChannel(user, channelType, correlator string) (channel, e
 	}
 	return ch, nil
 }
-
-// ackFrame is a server frame of the acknowledged mode, or a bare connCheck.
-type ackFrame struct {
-	Seq          int64           `json:"seq"`
-	ContentType  string          `json:"contentType"`
-	Notification string          `json:"notification"`
-	ConnCheck    json.RawMessage `json:"connCheck"`
-}
-
-// isConnCheck reports whether an OMA-mode frame is a server connCheck.
-func isConnCheck(frame []byte) bool {
-	head := frame
-	if len(head) > 200 {
-		head = head[:200]
-	}
-	return strings.Contains(string(head), "connCheck")
-}
-
-// connAckFor answers a server connCheck in the frame's own format.
-func connAckFor(frame []byte) []byte {
-	if len(frame) > 0 && frame[0] == '<' {
-		return []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
-			`<nc:connAck xmlns:nc="urn:oma:xml:rest:netapi:notificationchannel:1"/>`)
-	}
-	return []byte(`{"connAck":{}}`)
-}
-
-func ackMessage(seq int64) []byte { return []byte(`{"ack":` + strconv.FormatInt(seq, 10) + `}`) }
 
 // sleepCtx waits d or until ctx ends; it reports whether ctx is still live.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

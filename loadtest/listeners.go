@@ -1,11 +1,10 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,110 +12,100 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	nrclient "notifyrelay/client"
 )
 
-// deliverFunc takes one received body for a receiver. body is only valid during the call.
+// deliverFunc takes one received notification document for a receiver. body is
+// only valid during the call.
 type deliverFunc func(receiver string, body []byte, now time.Time)
 
-// listeners owns the tool's channel clients: one goroutine per WebSocket or long
-// poll, all stopped and waited for by Close.
+// listeners owns the tool's channel clients: one notifyrelay/client Receive per
+// WebSocket or long poll, all stopped and waited for by Close. The library does
+// the protocol (acks, connCheck, reconnect, dedupe by seq): the load tool proves
+// it under load.
 type listeners struct {
 	e       *env
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[*websocket.Conn]struct{}
-	hc      *http.Client
+	lib     *nrclient.Client
 	dialer  *websocket.Dialer
 	deliver deliverFunc
-	dropped atomic.Int64 // idle sockets that closed (no reconnect)
+	dropped atomic.Int64 // disconnects of sockets opened without reconnect wanted (channels scenario)
 }
+
+// reconnectWait bounds the wait before a receiver reconnects (as the tool's own
+// receivers did before the library: 250 ms).
+var reconnectWait = nrclient.Backoff{Min: 250 * time.Millisecond, Max: 250 * time.Millisecond}
 
 func newListeners(e *env, deliver deliverFunc) *listeners {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &listeners{e: e, ctx: ctx, cancel: cancel, conns: map[*websocket.Conn]struct{}{}, deliver: deliver,
-		hc: &http.Client{Timeout: e.o.Timeout + 2*time.Minute,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 16, IdleConnTimeout: time.Minute}},
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 16, IdleConnTimeout: time.Minute}}
+	return &listeners{e: e, ctx: ctx, cancel: cancel, deliver: deliver,
+		lib:    nrclient.New(nrclient.Options{BaseURL: firstTarget(e.o.Target), Token: e.o.Token, HTTPClient: hc}),
 		dialer: &websocket.Dialer{HandshakeTimeout: e.o.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024}}
 }
 
-// dial opens a WebSocket on channelURL offering proto.
-func (l *listeners) dial(channelURL, proto string) (*websocket.Conn, error) {
-	h := http.Header{}
-	if l.e.o.Token != "" {
-		h.Set("Authorization", "Bearer "+l.e.o.Token)
+func (l *listeners) options(receiver string, mode nrclient.Mode) nrclient.ReceiveOptions {
+	return nrclient.ReceiveOptions{
+		Mode: mode,
+		Handler: func(_ context.Context, n nrclient.Notification) error {
+			l.deliver(receiver, n.Body, time.Now())
+			return nil
+		},
+		Backoff:     reconnectWait,
+		RenewEvery:  time.Hour, // the tool's channels live 24 h: no connCheck traffic in the figures
+		PollTimeout: l.e.o.Timeout + 2*time.Minute,
+		Dialer:      l.dialer,
 	}
-	d := *l.dialer
-	d.Subprotocols = []string{proto}
-	conn, resp, err := d.DialContext(l.ctx, channelURL, h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("websocket %s: %w", redact(channelURL), err)
-	}
-	if conn.Subprotocol() != proto {
-		_ = conn.Close()
-		return nil, fmt.Errorf("websocket %s: server chose subprotocol %q, not %q", redact(channelURL), conn.Subprotocol(), proto)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.ctx.Err(); err != nil { // Close has begun: it would miss this conn
-		_ = conn.Close()
-		return nil, err
-	}
-	l.conns[conn] = struct{}{}
-	return conn, nil
 }
 
-func (l *listeners) forget(conn *websocket.Conn) {
-	_ = conn.Close()
-	l.mu.Lock()
-	delete(l.conns, conn)
-	l.mu.Unlock()
-}
-
-// websocket connects receiver to its channel and reads it until Close. With
-// reconnect it dials again after a drop (acknowledged mode then redelivers what was
-// not acknowledged); without, a drop is counted in dropped.
+// websocket connects receiver to its channel and reads it until Close. It
+// returns once the first connection is up (or its error). With reconnect a drop
+// is counted as an error of the run; without (idle sockets), in dropped.
 func (l *listeners) websocket(receiver string, ch channel, ack, reconnect bool) error {
-	proto := protoOMA
+	mode := nrclient.OMA
 	if ack {
-		proto = protoAck
+		mode = nrclient.Acknowledged
 	}
-	conn, err := l.dial(ch.ChannelURL, proto)
-	if err != nil {
-		return err
-	}
-	l.wg.Go(func() {
-		for conn != nil {
-			err := l.read(conn, receiver, ack)
-			l.forget(conn)
-			if l.ctx.Err() != nil {
-				return
-			}
-			if !reconnect {
+	o := l.options(receiver, mode)
+	first := make(chan error, 1)
+	o.OnState = func(s nrclient.StateChange) {
+		switch {
+		case s.State == nrclient.Connected:
+			trySend(first, nil)
+		case s.State == nrclient.Stopped:
+			trySend(first, cmp.Or(s.Err, context.Canceled))
+		case s.State == nrclient.Disconnected && !trySend(first, s.Err):
+			if reconnect {
+				l.e.stats.Error("websocket " + closeKind(s.Err))
+			} else {
 				l.dropped.Add(1)
-				return
 			}
-			l.e.stats.Error("websocket " + closeKind(err))
-			conn = l.redial(ch.ChannelURL, proto)
 		}
-	})
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.wg.Go(func() { defer cancel(); _ = l.lib.Receive(ctx, libChannel(ch), o) })
+	if err := <-first; err != nil {
+		cancel()
+		return fmt.Errorf("websocket %s: %w", redact(ch.ChannelURL), err)
+	}
 	return nil
 }
 
-// redial retries until it connects or Close; nil means closed.
-func (l *listeners) redial(channelURL, proto string) *websocket.Conn {
-	for sleepCtx(l.ctx, 250*time.Millisecond) {
-		conn, err := l.dial(channelURL, proto)
-		if err == nil {
-			return conn
-		}
-		l.e.stats.Error("websocket dial")
+// trySend reports whether it could send v (only the first state is waited for).
+func trySend(c chan error, v error) bool {
+	select {
+	case c <- v:
+		return true
+	default:
+		return false
 	}
-	return nil
+}
+
+func libChannel(ch channel) nrclient.Channel {
+	return nrclient.Channel{ChannelURL: ch.ChannelURL, CallbackURL: ch.CallbackURL, ResourceURL: ch.ResourceURL}
 }
 
 func closeKind(err error) string {
@@ -124,96 +113,40 @@ func closeKind(err error) string {
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("closed %d", ce.Code)
 	}
+	var se *nrclient.StatusError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("dial http %d", se.Status)
+	}
+	if err != nil && strings.Contains(err.Error(), "dial") {
+		return "dial"
+	}
 	return "read error"
-}
-
-// read is the connection's only reader and (but for pongs) only writer.
-func (l *listeners) read(conn *websocket.Conn, receiver string, ack bool) error {
-	for {
-		_, frame, err := conn.ReadMessage()
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		switch {
-		case ack:
-			err = l.readAck(conn, receiver, frame, now)
-		case isConnCheck(frame):
-			err = conn.WriteMessage(websocket.TextMessage, connAckFor(frame))
-		default:
-			l.deliver(receiver, frame, now)
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (l *listeners) readAck(conn *websocket.Conn, receiver string, frame []byte, now time.Time) error {
-	var f ackFrame
-	if err := json.Unmarshal(frame, &f); err != nil {
-		l.e.stats.Error("bad ack-mode frame")
-		return nil
-	}
-	if f.ConnCheck != nil {
-		return conn.WriteMessage(websocket.TextMessage, []byte(`{"connAck":{}}`))
-	}
-	if f.Seq == 0 {
-		return nil // connAck or another control frame
-	}
-	l.deliver(receiver, []byte(f.Notification), now)
-	return conn.WriteMessage(websocket.TextMessage, ackMessage(f.Seq))
 }
 
 // longPoll polls receiver's channel until Close.
 func (l *listeners) longPoll(receiver string, ch channel) {
-	l.wg.Go(func() {
-		for l.ctx.Err() == nil {
-			body, err := l.pollOnce(ch.ChannelURL)
-			if err != nil {
-				if l.ctx.Err() == nil {
-					l.e.stats.Error("long poll: " + errorKind(err))
-					sleepCtx(l.ctx, 250*time.Millisecond)
-				}
-				continue
-			}
-			l.deliver(receiver, body, time.Now())
+	o := l.options(receiver, nrclient.LongPoll)
+	o.OnState = func(s nrclient.StateChange) {
+		if s.State == nrclient.Disconnected && l.ctx.Err() == nil {
+			l.e.stats.Error("long poll: " + pollErrorKind(s.Err))
 		}
-	})
+	}
+	l.wg.Go(func() { _ = l.lib.Receive(l.ctx, libChannel(ch), o) })
 }
 
-func (l *listeners) pollOnce(channelURL string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(l.ctx, "POST", channelURL, strings.NewReader(`{"longPollingRequestParameters":null}`))
-	if err != nil {
-		return nil, fmt.Errorf("long poll: %w", err)
+func pollErrorKind(err error) string {
+	var se *nrclient.StatusError
+	if errors.As(err, &se) {
+		return (&statusError{Status: se.Status, Body: []byte(se.Body)}).kind()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, application/xml") // lists come in the subscriptions' format
-	if l.e.o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+l.e.o.Token)
+	if err != nil && strings.Contains(err.Error(), "refused") {
+		return "connection refused"
 	}
-	resp, err := l.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("long poll %s: %w", redact(channelURL), err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("long poll %s: %w", redact(channelURL), err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, &statusError{Method: "POST", Path: redact(channelURL), Status: resp.StatusCode, Body: body}
-	}
-	return body, nil
+	return "transport"
 }
 
 // Close stops every client and waits for them.
 func (l *listeners) Close() {
 	l.cancel()
-	l.mu.Lock()
-	for c := range l.conns {
-		_ = c.Close()
-	}
-	l.mu.Unlock()
 	l.wg.Wait()
 }

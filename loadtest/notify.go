@@ -1,14 +1,12 @@
 package loadtest
 
 import (
-	"bytes"
-	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"notifyrelay/oma"
 )
 
 // Marker is what every notification the tool causes carries, so that it can be
@@ -63,96 +61,13 @@ type doc struct {
 // splitDocs turns a body (one notification, or a notificationList of several, in XML
 // or JSON) into its notification documents.
 func splitDocs(body []byte) ([]doc, error) {
-	b := bytes.TrimSpace(body)
-	if len(b) > 0 && b[0] == '{' {
-		return splitJSON(b)
+	docs, err := oma.SplitNotifications(body)
+	if err != nil {
+		return nil, err
 	}
-	return splitXML(b)
-}
-
-func splitJSON(b []byte) ([]doc, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
-		return nil, fmt.Errorf("notification JSON: %w", err)
-	}
-	var out []doc
-	for k, v := range top {
-		name := localName(k)
-		if name != "notificationList" {
-			out = append(out, doc{root: name, raw: v})
-			continue
-		}
-		items, err := listItems(v)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			inner, err := splitJSON(it)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, inner...)
-		}
+	out := make([]doc, len(docs))
+	for i, d := range docs {
+		out[i] = doc{root: d.Root, raw: d.Body}
 	}
 	return out, nil
-}
-
-// listItems reads a notificationList value: null, one object or an array of objects.
-func listItems(v json.RawMessage) ([]json.RawMessage, error) {
-	v = bytes.TrimSpace(v)
-	switch {
-	case len(v) == 0 || string(v) == "null":
-		return nil, nil
-	case v[0] == '{':
-		return []json.RawMessage{v}, nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return nil, fmt.Errorf("notificationList: %w", err)
-	}
-	return items, nil
-}
-
-func splitXML(b []byte) ([]doc, error) {
-	d := xml.NewDecoder(bytes.NewReader(b))
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("notification XML: %w", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			if se.Name.Local != "notificationList" {
-				return []doc{{root: se.Name.Local, raw: b}}, nil
-			}
-			return xmlChildren(d, b)
-		}
-	}
-}
-
-// xmlChildren returns each child element of the list d has just opened.
-func xmlChildren(d *xml.Decoder, b []byte) ([]doc, error) {
-	var out []doc
-	for {
-		start := d.InputOffset()
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("notificationList XML: %w", err)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if err := d.Skip(); err != nil {
-				return nil, fmt.Errorf("notificationList XML: %w", err)
-			}
-			out = append(out, doc{root: t.Name.Local, raw: b[start:d.InputOffset()]})
-		case xml.EndElement:
-			return out, nil
-		}
-	}
-}
-
-func localName(k string) string {
-	if i := strings.LastIndexByte(k, ':'); i >= 0 {
-		return k[i+1:]
-	}
-	return k
 }

@@ -105,7 +105,7 @@ func deliver(nodes []*apptest.Proc, i int, url string, n int) {
 // load through every node: the active node is killed with SIGKILL, then one NATS
 // server is shut down. Every acknowledged webhook delivery and channel
 // notification arrives, first arrivals in order, and an acknowledged-mode client
-// held through a standby resumes after its connection breaks.
+// that keeps moving between two nodes resumes on each where it left off.
 func TestClusterKillActiveNodeThenANATSServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary against a 3-server NATS cluster")
@@ -124,7 +124,7 @@ func TestClusterKillActiveNodeThenANATSServer(t *testing.T) {
 	}
 	rc, rcURL := startReceiver(t)
 	ch := createChannel(t, nodes[1].URL, "u1")
-	frames := holdChannel(t, ch, nodes[2].Addr)
+	frames := holdChannel(t, ch, nodes[2].Addr, nodes[1].Addr)
 
 	const producers, perProducer = 3, 120
 	var wg sync.WaitGroup
@@ -164,6 +164,11 @@ func TestClusterKillActiveNodeThenANATSServer(t *testing.T) {
 	}
 	t.Logf("webhooks: %d duplicates", dups)
 	checkChannel(t, frames.list(""), producers, perProducer)
+	moved := len(frames.list("connects:"+nodes[1].Addr)) + len(frames.list("connects:"+nodes[2].Addr))
+	if len(frames.list("connects:"+nodes[1].Addr)) == 0 || len(frames.list("connects:"+nodes[2].Addr)) == 0 {
+		t.Fatalf("the channel client never moved between nodes")
+	}
+	t.Logf("channel client: %d connections, alternating between two nodes", moved)
 }
 
 func waitProgress(t *testing.T, progress <-chan int, n int) {
@@ -178,10 +183,11 @@ func waitProgress(t *testing.T, progress <-chan int, n int) {
 	}
 }
 
-// holdChannel reads the channel in acknowledged mode through addr, acknowledging
-// every frame once recorded and reconnecting when the connection breaks, until
-// the test ends.
-func holdChannel(t *testing.T, ch channel, addr string) *receiver {
+// holdChannel reads the channel in acknowledged mode, acknowledging every frame
+// once recorded; each time the connection breaks or idles for a second it
+// reconnects through the next of addrs, so the client moves between nodes and
+// resumes on each at its first unacknowledged notification. Until the test ends.
+func holdChannel(t *testing.T, ch channel, addrs ...string) *receiver {
 	t.Helper()
 	r := &receiver{got: map[string][]int{}}
 	done := make(chan struct{})
@@ -189,13 +195,13 @@ func holdChannel(t *testing.T, ch channel, addr string) *receiver {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-done:
 				return
 			default:
 			}
-			readUntilBroken(ch, addr, r, done)
+			readUntilBroken(ch, addrs[i%len(addrs)], r, done)
 		}
 	}()
 	t.Cleanup(func() { close(done); wg.Wait() })
@@ -210,6 +216,7 @@ func readUntilBroken(ch channel, addr string, r *receiver, done <-chan struct{})
 		return
 	}
 	defer ws.Close()
+	r.add("connects:"+addr, 1)
 	for {
 		select {
 		case <-done:

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"notifyrelay/api"
+	clientjs "notifyrelay/client/js"
 	"notifyrelay/oma"
 )
 
@@ -97,7 +98,7 @@ func redactPath(p string) string {
 
 func (a *App) route(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/metrics", clientjs.Path:
 		dropBody(ctx)
 	}
 	switch string(ctx.Path()) {
@@ -107,6 +108,9 @@ func (a *App) route(ctx *fasthttp.RequestCtx) {
 		return
 	case "/readyz":
 		a.handleReady(ctx)
+		return
+	case clientjs.Path:
+		serveClientJS(ctx)
 		return
 	case "/metrics":
 		if a.admin == nil {
@@ -141,6 +145,23 @@ func queryOf(ctx *fasthttp.RequestCtx) string {
 		return "?" + string(q)
 	}
 	return ""
+}
+
+// serveClientJS serves the browser client library. Any origin may load it (a
+// module script from another origin needs CORS); what it then does is up to the
+// API's own checks (tokens, channels.allowed_origins).
+func serveClientJS(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		api.Fail(ctx, oma.MethodNotAllowed(string(ctx.Method())))
+		return
+	}
+	h := &ctx.Response.Header
+	h.SetContentType("text/javascript; charset=utf-8")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetBody(clientjs.Source)
 }
 
 func (a *App) handleReady(ctx *fasthttp.RequestCtx) {

@@ -2,15 +2,11 @@ package clientjs_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,43 +33,6 @@ nr.addEventListener("state", (e) => window.states.push(e.detail.state));
 window.channel = await nr.start();
 </script>`
 
-// front is the page's origin: it serves the test page and forwards everything
-// else (the library, the API, WebSockets) to whichever server process runs now.
-type front struct {
-	URL string
-	mu  sync.Mutex
-	to  *url.URL
-}
-
-func startFront(t *testing.T) *front {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &front{URL: "http://" + ln.Addr().String()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(testPage))
-	})
-	mux.Handle("/", &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		f.mu.Lock()
-		r.SetURL(f.to)
-		f.mu.Unlock()
-		r.Out.Host = r.In.Host
-	}})
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return f
-}
-
-func (f *front) point(addr string) {
-	f.mu.Lock()
-	f.to = &url.URL{Scheme: "http", Host: addr}
-	f.mu.Unlock()
-}
-
 type arrival struct {
 	Seq  uint64
 	N    int
@@ -89,7 +48,7 @@ func TestBrowserClientAcrossRestartAndReload(t *testing.T) {
 		t.Skip("runs the binary and a browser")
 	}
 	b := browsertest.Start(t, 3*time.Minute)
-	dir, f := t.TempDir(), startFront(t)
+	dir, f := t.TempDir(), apptest.NewFront(t, map[string]string{"/page.html": testPage})
 	cfg := filepath.Join(t.TempDir(), "cfg.yaml")
 	if err := os.WriteFile(cfg, []byte("auth:\n  tokens:\n    - {token: alice-token, user: alice}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,7 +56,7 @@ func TestBrowserClientAcrossRestartAndReload(t *testing.T) {
 	start := func() *apptest.Proc {
 		p := apptest.StartProcess(t, apptest.ProcOptions{DataDir: dir, Args: []string{"--config", cfg, "--public-url", f.URL},
 			Env: []string{"NOTIFYRELAY_QUEUE_CHECKPOINT_INTERVAL=1h"}}) // acks are lost at each kill
-		f.point(p.Addr)
+		f.To(p.Addr)
 		return p
 	}
 	p := start()

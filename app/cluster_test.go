@@ -195,44 +195,48 @@ func holdChannel(t *testing.T, ch channel, addrs ...string) *receiver {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ; i++ {
+		for i := 0; ; {
 			select {
 			case <-done:
 				return
 			default:
 			}
-			readUntilBroken(ch, addrs[i%len(addrs)], r, done)
+			if readUntilBroken(ch, addrs[i%len(addrs)], r, done) {
+				i++ // the next connection goes to the next node
+			}
 		}
 	}()
 	t.Cleanup(func() { close(done); wg.Wait() })
 	return r
 }
 
-func readUntilBroken(ch channel, addr string, r *receiver, done <-chan struct{}) {
+// readUntilBroken reads through addr until the connection breaks; it reports
+// whether it connected.
+func readUntilBroken(ch channel, addr string, r *receiver, done <-chan struct{}) bool {
 	d := websocket.Dialer{Subprotocols: []string{"notifyrelay.ack.v1"}, HandshakeTimeout: 2 * time.Second}
 	ws, _, err := d.Dial(on(ch.socket, addr), nil)
 	if err != nil {
 		time.Sleep(100 * time.Millisecond) // a node is taking over
-		return
+		return false
 	}
 	defer ws.Close()
 	r.add("connects:"+addr, 1)
 	for {
 		select {
 		case <-done:
-			return
+			return true
 		default:
 		}
 		f, err := readFrame(ws, time.Second)
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return // a read deadline ends the connection too: dial again
+			return true // a read deadline ends the connection too: dial again
 		}
 		if err != nil {
-			return
+			return true
 		}
 		r.add("", f.n())
 		if ws.WriteJSON(map[string]uint64{"ack": f.Seq}) != nil {
-			return
+			return true
 		}
 	}
 }

@@ -152,6 +152,15 @@ func (r jsReader) scan(prefix, start []byte, fn func(k, v []byte) error) error {
 	if err != nil {
 		return err
 	}
+	if len(keys) >= streamScanMin {
+		values, ok, err := r.kv.readAll(prefix)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return scanValues(keys, values, fn)
+		}
+	}
 	for len(keys) > 0 {
 		n := min(len(keys), scanAhead)
 		values, err := r.kv.getAll(keys[:n])
@@ -172,6 +181,70 @@ func (r jsReader) scan(prefix, start []byte, fn func(k, v []byte) error) error {
 }
 
 const scanAhead = 64
+
+// A scan of at least streamScanMin keys reads the namespace's values with one
+// ordered consumer (the last message of each subject, streamed) instead of a get
+// per key, if they fit in streamScanBytes: at open the engine reads every log
+// value, and a backlog of unacknowledged appends is what a takeover must load.
+const (
+	streamScanMin   = 256
+	streamScanBytes = 64 << 20
+)
+
+// scanValues calls fn for the keys, in order, that have a value in values.
+func scanValues(keys [][]byte, values map[string][]byte, fn func(k, v []byte) error) error {
+	for _, k := range keys {
+		v, ok := values[string(k)]
+		if !ok {
+			continue // deleted since listed, or a delete marker
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAll reads the current value of every key with prefix through an ordered
+// consumer; ok is false when they exceed streamScanBytes (then nothing is kept).
+func (kv *jsKV) readAll(prefix []byte) (values map[string][]byte, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*kv.timeout)
+	defer cancel()
+	c, err := kv.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{kv.filter(prefix)}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		InactiveThreshold: 5 * time.Second})
+	if err != nil {
+		return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+	}
+	values, size := map[string][]byte{}, 0
+	for {
+		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+		}
+		got, done := 0, false
+		for m := range batch.Messages() {
+			got++
+			if k, isKey := kv.keyOf(m.Subject()); isKey && m.Headers().Get(kvOpHeader) == "" {
+				values[string(k)] = m.Data()
+				size += len(m.Data())
+			}
+			md, err := m.Metadata()
+			if done = err != nil || md.NumPending == 0; done {
+				break // the fetch would wait for the rest of its 1000 until FetchMaxWait
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+		}
+		if size > streamScanBytes {
+			return nil, false, nil
+		}
+		if done || got == 0 {
+			return values, true, nil
+		}
+	}
+}
 
 // getAll gets the values of keys concurrently; nil for a key without a value.
 func (kv *jsKV) getAll(keys [][]byte) ([][]byte, error) {

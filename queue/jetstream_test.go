@@ -351,3 +351,52 @@ func TestJetStreamMaxBatchMsgs(t *testing.T) {
 		t.Fatalf("2,000 records in one write with max_batch_msgs 2500: %v", err)
 	}
 }
+
+// A scan of many keys streams them through an ordered consumer: it gives the same
+// result as the get per key it replaces: key order, from start, values updated
+// in place, deleted keys and other namespaces left out.
+func TestJetStreamKVStreamedScan(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	kv := openJSKVT(t, c, "scan")
+	const n = 3 * streamScanMin
+	commitT(t, kv, func(txn kvTxn) error {
+		for i := n - 1; i >= 0; i-- { // written in reverse: stream order is not key order
+			if err := txn.set(fmt.Appendf(nil, "l%04d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return txn.set([]byte("m0"), []byte("other namespace"))
+	})
+	commitT(t, kv, func(txn kvTxn) error {
+		for i := 0; i < n; i += 3 {
+			if err := txn.del(fmt.Appendf(nil, "l%04d", i)); err != nil {
+				return err
+			}
+		}
+		return txn.set([]byte("l0001"), []byte("updated"))
+	})
+	var got []string
+	err := kv.view(func(r kvReader) error {
+		return r.scan([]byte("l"), []byte("l0001"), func(k, v []byte) error {
+			got = append(got, string(k)+"="+string(v))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 1; i < n; i++ {
+		if i%3 == 0 {
+			continue
+		}
+		v := "v"
+		if i == 1 {
+			v = "updated"
+		}
+		want = append(want, fmt.Sprintf("l%04d=%s", i, v))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("streamed scan:\n got %d: %.200v\nwant %d: %.200v", len(got), got, len(want), want)
+	}
+}

@@ -30,6 +30,7 @@ func (kv *jsKV) fenceSubject() string { return kv.subj + ".fence" }
 // claim makes this node the stream's only writer (see above).
 func (kv *jsKV) claim(who []byte) error {
 	kv.who = who
+	kv.idPrefix = nats.NewInbox()[len(nats.InboxPrefix):] + "."
 	var err error
 	for range claimTries {
 		if err = kv.claimOnce(); err == nil || !wrongLastSeq(err) {
@@ -73,27 +74,32 @@ func (kv *jsKV) expect(m *nats.Msg) {
 }
 
 // refused handles a commit the stream refused for its expected last sequence. If
-// the fence still names this node, a commit whose outcome was unknown (a timeout)
-// did land and moved the sequence: resynchronise, and the caller may try again.
+// the fence still names this node, an earlier commit whose outcome was unknown
+// (a timeout) did land and moved the sequence: resynchronise (nil: send again).
 // Otherwise another node claimed the stream: ErrLocked, for good.
-func (kv *jsKV) refused(err error) (retry bool, _ error) {
+func (kv *jsKV) refused(err error) error {
 	ctx, cancel := kv.ctx()
 	defer cancel()
 	m, gerr := kv.stream.GetLastMsgForSubject(ctx, kv.fenceSubject())
 	if gerr != nil {
-		return false, fmt.Errorf("queue: jetstream commit refused (%v), fence unreadable: %w", err, gerr)
+		return fmt.Errorf("queue: jetstream commit refused (%v), fence unreadable: %w", err, gerr)
 	}
 	if !bytes.Equal(m.Data, kv.who) {
 		lost := fmt.Errorf("%w: another node claimed jetstream stream %s (%s)", ErrLocked, kv.name, m.Data)
 		kv.lock.lose(lost)
-		return false, lost
+		return lost
 	}
-	last, lerr := kv.lastSeq()
-	if lerr != nil {
-		return false, lerr
+	return kv.resync()
+}
+
+// resync takes the stream's last sequence as this node's: nobody else writes.
+func (kv *jsKV) resync() error {
+	last, err := kv.lastSeq()
+	if err != nil {
+		return err
 	}
 	kv.last = last
-	return true, nil
+	return nil
 }
 
 func wrongLastSeq(err error) bool {

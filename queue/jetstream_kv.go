@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,9 +44,11 @@ type jsKV struct {
 	maxMsgs int     // messages in one atomic batch at most
 	lock    *jsLock // this node's hold on the prefix
 
-	commitMu sync.Mutex // one commit at a time: each expects the last one's sequence
-	who      []byte     // this node's claim on the fence subject (jetstream_fence.go)
-	last     uint64     // the stream's last sequence, as this node's commits left it
+	commitMu sync.Mutex    // one commit at a time: each expects the last one's sequence
+	who      []byte        // this node's claim on the fence subject (jetstream_fence.go)
+	last     uint64        // the stream's last sequence, as this node's commits left it
+	idPrefix string        // unique per open: commit ids (Nats-Msg-Id) never repeat
+	commits  atomic.Uint64 // commits sent, for their ids
 }
 
 // Limits of one transaction. JetStream refuses atomic batches of more than 1000
@@ -365,20 +369,46 @@ func (t *jsTxn) commit() error {
 	return jsCommitErr(t.kv.publish(msgs))
 }
 
-// publish commits msgs expecting the stream's last sequence, once more after a
-// refusal that only means this node lost track of it.
+// publish commits msgs under the fence (jetstream_fence.go), with an id on its
+// first message (Nats-Msg-Id) so that it can be sent again when its outcome is
+// unknown: the stream stores it at most once.
 func (kv *jsKV) publish(msgs []*nats.Msg) error {
 	kv.commitMu.Lock()
 	defer kv.commitMu.Unlock()
-	err := kv.publishFenced(msgs)
-	if wrongLastSeq(err) {
-		retry, rerr := kv.refused(err)
-		if !retry {
-			return rerr
-		}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, kv.commitID())
+	return kv.send(msgs)
+}
+
+// send publishes msgs until the stream has them. A timeout, or no responder while
+// the stream elects a leader, leaves the outcome unknown: send once more. A
+// refusal for the last sequence while the fence is still ours, or an answer that
+// the id is already stored, means an earlier attempt landed: resynchronise.
+func (kv *jsKV) send(msgs []*nats.Msg) error {
+	var err error
+	unknown := 0
+	for range 4 {
 		err = kv.publishFenced(msgs)
+		switch {
+		case err == nil:
+			return nil
+		case alreadyStored(err):
+			return kv.resync()
+		case wrongLastSeq(err):
+			if err := kv.refused(err); err != nil {
+				return err
+			}
+		case unknownOutcome(err) && unknown == 0:
+			unknown++
+		default:
+			return err
+		}
 	}
 	return err
+}
+
+// commitID names one commit for the stream's duplicate window.
+func (kv *jsKV) commitID() string {
+	return kv.idPrefix + strconv.FormatUint(kv.commits.Add(1), 36)
 }
 
 func (kv *jsKV) publishFenced(msgs []*nats.Msg) error {
@@ -391,6 +421,9 @@ func (kv *jsKV) publishFenced(msgs []*nats.Msg) error {
 		var ack *jetstream.PubAck
 		if ack, err = kv.js.PublishMsg(ctx, msgs[0]); err == nil {
 			seq = ack.Sequence
+			if ack.Duplicate {
+				err = errAlreadyStored
+			}
 		}
 	} else {
 		seq, err = kv.publishBatch(ctx, msgs)
@@ -399,6 +432,22 @@ func (kv *jsKV) publishFenced(msgs []*nats.Msg) error {
 		kv.last = seq
 	}
 	return err
+}
+
+var errAlreadyStored = errors.New("queue: jetstream commit already stored")
+
+func alreadyStored(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, errAlreadyStored) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrAtomicPublishDuplicate
+}
+
+// jsErrAtomicPublishDuplicate: an atomic batch whose message id the stream has.
+const jsErrAtomicPublishDuplicate = 10201
+
+func unknownOutcome(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 func (kv *jsKV) message(key []byte, op jsOp) *nats.Msg {

@@ -400,3 +400,36 @@ func TestJetStreamKVStreamedScan(t *testing.T) {
 		t.Fatalf("streamed scan:\n got %d: %.200v\nwant %d: %.200v", len(got), got, len(want), want)
 	}
 }
+
+// A commit sent again with its id (as after a timeout whose commit landed) is
+// stored once and reported committed, alone or as a batch; the next commit goes
+// through (the node resynchronised its last sequence).
+func TestJetStreamCommitSentTwiceStoredOnce(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	kv := openJSKVT(t, c, "twice")
+	stored := func() uint64 { // a message stored again would move the last sequence
+		info, err := kv.stream.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	for _, keys := range []int{1, 3} {
+		var msgs []*nats.Msg
+		for i := range keys {
+			msgs = append(msgs, kv.message(fmt.Appendf(nil, "r%d-%d", keys, i), jsOp{value: []byte("v")}))
+		}
+		msgs[0].Header.Set(jetstream.MsgIDHeader, kv.commitID())
+		if err := kv.send(msgs); err != nil {
+			t.Fatal(err)
+		}
+		before := stored()
+		if err := kv.send(msgs); err != nil {
+			t.Fatalf("%d keys sent again: %v", keys, err)
+		}
+		if after := stored(); after != before {
+			t.Fatalf("%d keys sent again: stored again (last sequence %d, was %d)", keys, after, before)
+		}
+	}
+	commitT(t, kv, func(txn kvTxn) error { return txn.set([]byte("rz"), []byte("next")) })
+}

@@ -138,14 +138,17 @@ export class NotifyRelay extends EventTarget {
     };
   }
 
-  // #afterClose reconnects, unless the channel is gone: a failed handshake or a
-  // close with 1000 (deleted, expired, or superseded) is checked on the resource.
+  // #afterClose reconnects, unless it cannot help: a failed handshake or a close
+  // with 1000 (deleted, expired, or superseded) is checked on the channel
+  // resource, and a channel gone (404) or a token refused (401, 403) stops.
   async #afterClose(opened, e) {
     const err = new Error(`socket closed (${e.code}${e.reason ? " " + e.reason : ""})`);
-    if ((!opened || e.code === 1000) && await this.#gone()) {
-      const gone = new Error("notification channel gone");
-      gone.gone = true;
-      this.#stopWith(gone);
+    const status = !opened || e.code === 1000 ? await this.#probe() : 0;
+    if (status === 404 || status === 401 || status === 403) {
+      const fatal = new Error(status === 404 ? "notification channel gone" : `token refused (HTTP ${status})`);
+      fatal.gone = status === 404;
+      fatal.status = status;
+      this.#stopWith(fatal);
       return;
     }
     if (opened && this.#handled) this.#attempt = 0;
@@ -155,19 +158,20 @@ export class NotifyRelay extends EventTarget {
   }
 
   #handled = false;
+  #refused = new WeakSet();
 
-  async #gone() {
-    if (!this.channel.resourceURL) return false;
+  // #probe is the status of GET resourceURL, 0 when it cannot be had.
+  async #probe() {
+    if (!this.channel.resourceURL || !this.#running) return 0;
     try {
-      const r = await this.#fetch("GET", this.channel.resourceURL);
-      return r.status === 404;
+      return (await this.#fetch("GET", this.channel.resourceURL)).status;
     } catch {
-      return false; // the server is down: try again
+      return 0; // the server is down: try again
     }
   }
 
   async #frame(ws, data) {
-    if (this.#ws !== ws) return; // a frame of a socket already given up
+    if (this.#ws !== ws || this.#refused.has(ws)) return; // a socket given up: its frames come again
     this.#awaitingAck = false;
     let f;
     try {
@@ -190,6 +194,7 @@ export class NotifyRelay extends EventTarget {
     try {
       await Promise.all(waits);
     } catch (err) {
+      this.#refused.add(ws); // nothing after it may be handled before it comes again
       if (this.#ws === ws) ws.close(4000, "handler failed"); // not acknowledged: it comes again
       return;
     }

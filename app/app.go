@@ -143,6 +143,10 @@ func (a *App) listen() error {
 	a.ln = bridge.CountingListener(limitPerIP(ln, a.cfg.Limits.MaxConnsPerIP))
 	if a.cfg.PublicURL == "" {
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
+		if a.cfg.Queue.Engine == "jetstream" {
+			a.log.Warn().Str("public_url", a.cfg.PublicURL).Msg("public_url is not set: the URLs this node hands out name it, " +
+				"and stop working when another node takes over; set the same public_url (a load balancer) on every node")
+		}
 	}
 	if a.cfg.Queue.JetStream.Advertise == "" {
 		a.cfg.Queue.JetStream.Advertise = advertised(ln.Addr())

@@ -190,3 +190,29 @@ func toInts(s []uint64) []int {
 	}
 	return out
 }
+
+// connCheck keeps a channel alive: of two channels with a 2 s lifetime, the one
+// created and connected first, then renewed, outlives the idle one.
+func TestReceiveRenewsTheLifetime(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	ctx := context.Background()
+	held, err := c.CreateChannel(ctx, client.ChannelSpec{Lifetime: 2 * time.Second})
+	if err != nil || held.Lifetime != 2*time.Second {
+		t.Fatalf("create: %v %+v", err, held)
+	}
+	r := &received{}
+	receive(t, c, held, client.ReceiveOptions{Handler: r.handler, OnState: r.onState})
+	waitFor(t, "connected", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return slices.Contains(r.states, client.Connected) })
+	idle, err := c.CreateChannel(ctx, client.ChannelSpec{Lifetime: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle channel to expire", func() bool {
+		_, err := c.GetChannel(ctx, idle.ResourceURL)
+		return errors.Is(err, client.ErrChannelGone)
+	})
+	if _, err := c.GetChannel(ctx, held.ResourceURL); err != nil {
+		t.Fatalf("the received channel: %v", err)
+	}
+}

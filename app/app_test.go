@@ -119,6 +119,9 @@ func TestSIGTERMStopsCleanlyAndReleasesTheDataDir(t *testing.T) {
 }
 
 func TestSecondServerOnTheSameDataDirFailsClearly(t *testing.T) {
+	if apptest.OnJetStream() {
+		t.Skip("on JetStream a second node on a held prefix is a standby (TestStandbyForwardsThenTakesOver)")
+	}
 	a := apptest.Start(t, nil)
 	cfg := apptest.Config(t)
 	cfg.DataDir = a.Config().DataDir

@@ -81,6 +81,10 @@ var (
 	jsByDir = map[string]config.JetStream{}
 )
 
+// OnJetStream reports whether the test switch puts in-process servers on
+// JetStream.
+func OnJetStream() bool { return os.Getenv(testEngineEnv) == "jetstream" }
+
 // testEngineEnv names the variable that puts the queue on JetStream. It does not
 // start with NOTIFYRELAY_: servers started as child processes inherit the
 // environment and refuse NOTIFYRELAY_ variables that name no key.

@@ -3,7 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,5 +217,49 @@ func TestReceiveRenewsTheLifetime(t *testing.T) {
 	})
 	if _, err := c.GetChannel(ctx, held.ResourceURL); err != nil {
 		t.Fatalf("the received channel: %v", err)
+	}
+}
+
+// XML and JSON documents mixed on one channel come out one by one, in order, in
+// their own format, whether the server sent them as notificationLists (OMA
+// mode, long poll) or one per frame (acknowledged mode).
+func TestReceiveMixedFormats(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	docs := []string{`<x:a xmlns:x="urn:x"><n>1</n></x:a>`, `<?xml version="1.0"?><b><n>2</n></b>`, `{"c":{"n":3}}`, `{"d":{"n":4}}`, `<e xmlns="urn:e"/>`}
+	for _, m := range []struct {
+		mode client.Mode
+		typ  string
+	}{{client.Acknowledged, oma.ChannelWebSockets}, {client.OMA, oma.ChannelWebSockets}, {client.LongPoll, oma.ChannelLongPolling}} {
+		ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: m.typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			ct := "application/json"
+			if d[0] == '<' {
+				ct = "application/xml"
+			}
+			resp, err := http.Post(ch.CallbackURL, ct, strings.NewReader(d))
+			if err != nil || resp.StatusCode != 204 {
+				t.Fatalf("post %s: %v %v", d, err, resp)
+			}
+			resp.Body.Close()
+		}
+		var mu sync.Mutex
+		var got []string
+		receive(t, c, ch, client.ReceiveOptions{Mode: m.mode, Handler: func(_ context.Context, n client.Notification) error {
+			mu.Lock()
+			got = append(got, n.Root+" "+n.ContentType)
+			mu.Unlock()
+			return nil
+		}})
+		waitFor(t, "5 documents", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 5 })
+		mu.Lock()
+		want := "a application/xml,b application/xml,c application/json,d application/json,e application/xml"
+		if strings.Join(got, ",") != want {
+			t.Errorf("%v: %v", m.mode, got)
+		}
+		mu.Unlock()
 	}
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -186,9 +187,23 @@ func forward(c net.Conn, target string, track func(net.Conn)) {
 	<-done
 }
 
+// writeUnavailable reads the request's head, answers 503, then reads what else the
+// client sent until it closes (bounded). An answer written before the request
+// is taken by HTTP clients for an unsolicited one, and closing a socket with
+// unread bytes resets it: either way the client could lose the answer.
 func writeUnavailable(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	head := make([]byte, 0, 4096)
+	buf := make([]byte, 4096)
+	for !bytes.Contains(head, []byte("\r\n\r\n")) && len(head) < 64<<10 {
+		n, err := c.Read(buf)
+		head = append(head, buf[:n]...)
+		if err != nil {
+			return
+		}
+	}
 	body := oma.Unavailable().Marshal(oma.JSON)
-	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"+
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 }

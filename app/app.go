@@ -18,6 +18,8 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/bridge"
 	"notifyrelay/config"
+	"notifyrelay/console"
+	"notifyrelay/docs"
 	"notifyrelay/queue"
 )
 
@@ -66,7 +68,15 @@ type App struct {
 	hooks       queueHooks
 	activeOnce  sync.Once
 	active      prometheus.Gauge
+	openAPI     []byte // /openapi.json
+	console     *console.Handler
+	observe     func(ctx *fasthttp.RequestCtx) // see Observe
 }
+
+// Observe makes every answered request pass through fn before its body is
+// released (the tests check the exchanges against docs/openapi.yaml). Set it
+// before Start.
+func (a *App) Observe(fn func(ctx *fasthttp.RequestCtx)) { a.observe = fn }
 
 // New opens the queue and builds every part. Nothing listens yet.
 func New(cfg config.Config, log zerolog.Logger) (*App, error) {
@@ -79,6 +89,11 @@ func New(cfg config.Config, log zerolog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), ready: make(chan struct{}),
 		stopping: make(chan struct{}), serveErr: make(chan error, 2)}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.console = console.New(cfg.BasePath)
+	var err error
+	if a.openAPI, err = docs.OpenAPIJSON(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -188,6 +203,7 @@ func (a *App) open(engine countedEngine) error {
 			r.Routes(a.router)
 		}
 	}
+	a.router.Handle("/relay/v1/stats", api.ForOperator(auth), api.Methods{"GET": statsHandler(a.reg)})
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"notifyrelay/api"
 	clientjs "notifyrelay/client/js"
+	"notifyrelay/console"
 	"notifyrelay/oma"
 )
 
@@ -60,6 +61,9 @@ func (a *App) handleServerError(ctx *fasthttp.RequestCtx, err error) {
 func (a *App) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	a.route(ctx)
+	if a.observe != nil {
+		a.observe(ctx)
+	}
 	a.bodies.release(ctx)
 	a.logRequest(ctx, start)
 }
@@ -98,7 +102,7 @@ func redactPath(p string) string {
 
 func (a *App) route(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
-	case "/healthz", "/readyz", "/metrics", clientjs.Path:
+	case "/healthz", "/readyz", "/metrics", clientjs.Path, "/openapi.json":
 		dropBody(ctx)
 	}
 	switch string(ctx.Path()) {
@@ -112,11 +116,20 @@ func (a *App) route(ctx *fasthttp.RequestCtx) {
 	case clientjs.Path:
 		serveClientJS(ctx)
 		return
+	case "/openapi.json":
+		ctx.SetContentType("application/json")
+		ctx.SetBody(a.openAPI)
+		return
 	case "/metrics":
 		if a.admin == nil {
 			a.handleAdmin(ctx)
 			return
 		}
+	}
+	if isConsole(ctx) && a.admin == nil {
+		dropBody(ctx)
+		a.console.Serve(ctx)
+		return
 	}
 	if !a.stripBase(ctx) || !a.router.Serve(ctx) {
 		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
@@ -183,9 +196,17 @@ func (a *App) handleReady(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// handleAdmin serves admin_listen: metrics, pprof, and the console with the
+// operator API it calls (so that the page and its API share an origin).
 func (a *App) handleAdmin(ctx *fasthttp.RequestCtx) {
+	if strings.HasPrefix(string(ctx.Path()), a.cfg.BasePath+"/relay/v1/") {
+		a.adminAPI(ctx)
+		return
+	}
 	dropBody(ctx)
 	switch p := string(ctx.Path()); {
+	case isConsole(ctx):
+		a.console.Serve(ctx)
 	case p == "/metrics":
 		a.metrics(ctx)
 	case strings.HasPrefix(p, "/debug/pprof") && a.admin != nil:
@@ -197,4 +218,21 @@ func (a *App) handleAdmin(ctx *fasthttp.RequestCtx) {
 
 func (a *App) metrics(ctx *fasthttp.RequestCtx) {
 	fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))(ctx)
+}
+
+func isConsole(ctx *fasthttp.RequestCtx) bool {
+	p := string(ctx.Path())
+	return p == "/console" || strings.HasPrefix(p, console.Prefix)
+}
+
+// adminAPI serves the operator API on admin_listen once the node is active (a
+// standby serves metrics before it has an API).
+func (a *App) adminAPI(ctx *fasthttp.RequestCtx) {
+	select {
+	case <-a.ready:
+		a.handle(ctx)
+	default:
+		dropBody(ctx)
+		api.Fail(ctx, oma.Unavailable())
+	}
 }

@@ -100,6 +100,8 @@ func (b *Bridge) Routes(rt *api.Router) {
 	rt.Handle(ch+"/{channelId}/channelLifetime", user, api.Methods{"GET": st.handleLifetimeGet, "PUT": st.handleLifetimePut})
 	rt.Handle(ch+"/{channelId}/poll", user, api.Methods{"POST": b.poll.handlePoll})
 	rt.Handle(ch+"/{channelId}/ws", api.ForSocket(b.auth), api.Methods{"GET": b.ws.handleWS})
+	// The console's view of the channels, beside the relay's operator API.
+	rt.Handle("/relay/v1/channels", api.ForOperator(b.auth), api.Methods{"GET": st.listChannels})
 	rt.HandleAdmit("/notifications/{token}", api.ForAnyone, api.Methods{"POST": st.handleCallback}, st.admitCallback)
 }
 

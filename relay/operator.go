@@ -44,6 +44,7 @@ type operatorQueue interface {
 	queue.DeadLetters
 	Dests(prefix string) []queue.DestStats
 	DestStats(dest string) queue.DestStats
+	Read(ctx context.Context, dest string, after uint64, max int) ([]queue.Entry, error)
 }
 
 func (o *operatorAPI) routes(rt *api.Router) {
@@ -53,7 +54,7 @@ func (o *operatorAPI) routes(rt *api.Router) {
 	rt.Handle(base+"/deliveries/{id}", open, api.Methods{fasthttp.MethodGet: o.getDelivery})
 	rt.Handle(base+"/deadletters", open, api.Methods{fasthttp.MethodGet: o.listDeadLetters})
 	rt.Handle(base+"/deadletters:replay", open, api.Methods{fasthttp.MethodPost: o.postReplayRange})
-	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay})
+	rt.Handle(base+"/deadletters/{id}", open, api.Methods{fasthttp.MethodPost: o.replay, fasthttp.MethodGet: o.getDeadLetter})
 	rt.Handle(base+"/destinations", open, api.Methods{fasthttp.MethodGet: o.listDestinations})
 	rt.Handle(base+"/destinations/{id}", open, api.Methods{fasthttp.MethodPut: o.putSettings})
 	rt.Handle(base+"/destinations/{id}/pause", open, api.Methods{fasthttp.MethodPost: o.pause})

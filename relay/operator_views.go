@@ -144,6 +144,7 @@ type destinationView struct {
 	Depth            int        `json:"depth"`
 	OldestAgeSeconds float64    `json:"oldestAgeSeconds"`
 	HeadAttempts     int        `json:"headAttempts"`
+	LastError        string     `json:"lastError,omitempty"` // of the head's last attempt
 	State            string     `json:"state"`
 	NextAttemptAt    *time.Time `json:"nextAttemptAt,omitempty"` // when retrying
 	Paused           bool       `json:"paused"`
@@ -197,6 +198,11 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 	if v.State == "retrying" {
 		due := s.DueAt.UTC()
 		v.NextAttemptAt = &due
+	}
+	if s.HeadAttempts > 0 {
+		if head, err := o.q.Read(ctx, s.Dest, 0, 1); err == nil && len(head) == 1 {
+			v.LastError = head[0].LastError
+		}
 	}
 	if v.Kind == string(destkind.Operator) {
 		t, _, _ := o.book.Target(ctx, s.Dest)

@@ -45,6 +45,7 @@ func StartConfig(t testing.TB, cfg config.Config) *app.App {
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
+	checkContract(t, a.Observe)
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatalf("app.Start: %v", err)
 	}

@@ -1,0 +1,35 @@
+package relay
+
+import (
+	"errors"
+
+	"notifyrelay/api"
+	"notifyrelay/oma"
+	"notifyrelay/queue"
+)
+
+// deadLetterDetail is GET /deadletters/{id}: the list's view, the destination and
+// the notification itself, so an operator can inspect it before replaying it.
+type deadLetterDetail struct {
+	deadLetterView
+	Destination string `json:"destination"`
+	ContentType string `json:"contentType"`
+	Body        string `json:"body"`
+}
+
+// getDeadLetter is GET /deadletters/{id} (the route's POST is {id}:replay).
+func (o *operatorAPI) getDeadLetter(r *api.Request) (api.Answer, *oma.RequestError) {
+	dl, err := o.q.GetDeadLetter(r, r.Params["id"])
+	if errors.Is(err, queue.ErrNotFound) || (err == nil && !isWebhookDest(dl.Dest)) {
+		return api.Answer{}, oma.NotFound(api.RequestPath(r.RequestCtx))
+	}
+	if err != nil {
+		return api.Answer{}, queueFault(err)
+	}
+	v, _ := o.deadLetterView(r, dl)
+	d := deadLetterDetail{deadLetterView: v, Destination: dl.Dest}
+	if env, err := oma.UnmarshalEnvelope(dl.Data); err == nil {
+		d.ContentType, d.Body = env.ContentType, string(env.Body)
+	}
+	return api.OK(mustJSON(d)), nil
+}

@@ -88,7 +88,8 @@ func New(cfg config.Config, log zerolog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), ready: make(chan struct{}),
 		stopping: make(chan struct{}), serveErr: make(chan error, 2)}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newDiskCollector(cfg.DataDir))
 	a.console = console.New(cfg.BasePath)
 	var err error
 	if a.openAPI, err = docs.OpenAPIJSON(); err != nil {

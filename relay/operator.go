@@ -84,6 +84,7 @@ type checker struct {
 	ctx          context.Context
 	allowPrivate bool
 	seen         map[string]error
+	traceparent  string // the request's W3C trace context, passed on to the webhook
 }
 
 // check validates one item; part prefixes the name of a bad part ("[3]." in a batch).
@@ -105,7 +106,7 @@ func (c *checker) check(it deliveryItem, part string) (accepted, *oma.RequestErr
 	}
 	id := delivery.NewID()
 	dest := delivery.OperatorDest(it.NotifyURL, it.Key)
-	data := oma.Envelope{ContentType: it.ContentType, Body: []byte(it.Body)}.Marshal()
+	data := oma.Envelope{ContentType: it.ContentType, Body: []byte(it.Body), Traceparent: c.traceparent}.Marshal()
 	if len(data) > queue.MaxEntrySize {
 		return accepted{}, oma.TooLarge(queue.MaxEntrySize)
 	}
@@ -127,8 +128,12 @@ func validMediaType(ct string) bool {
 	return err == nil
 }
 
-func (o *operatorAPI) checker(ctx context.Context) *checker {
-	return &checker{ctx: ctx, allowPrivate: o.cfg.Delivery.AllowPrivateTargets, seen: map[string]error{}}
+func (o *operatorAPI) checker(r *api.Request) *checker {
+	c := &checker{ctx: r, allowPrivate: o.cfg.Delivery.AllowPrivateTargets, seen: map[string]error{}}
+	if tp := string(r.Request.Header.Peek("traceparent")); oma.ValidTraceparent(tp) {
+		c.traceparent = tp
+	}
+	return c
 }
 
 // queueAll makes every item durable in one Append, with extra records: all or none.

@@ -21,6 +21,7 @@ import (
 	"notifyrelay/console"
 	"notifyrelay/docs"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // Part is a piece of the server (the relay, webhook delivery, the bridge) that the
@@ -66,6 +67,7 @@ type App struct {
 	mu          sync.Mutex // held by stop's start and by a standby's activation
 	hooksOnce   sync.Once
 	hooks       queueHooks
+	flushTraces func(context.Context) error // the tracer's shutdown (telemetry)
 	activeOnce  sync.Once
 	active      prometheus.Gauge
 	openAPI     []byte // /openapi.json
@@ -194,7 +196,13 @@ func (a *App) open(engine countedEngine) error {
 	a.bodies = &bodyLimiter{max: int64(a.cfg.Limits.MaxBody), budget: int64(a.cfg.Limits.MaxInflightBody)}
 	a.router.ReadBodies(api.AdmitToken(auth), a.bodies.read)
 	var err error
-	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine, auth)
+	tracer, flush, err := telemetry.Tracer(context.Background(), "")
+	if err != nil {
+		_ = engine.Close()
+		return err
+	}
+	a.flushTraces = flush
+	a.parts, err = buildParts(a.cfg, a.log, a.reg, a.engine, auth, tracer)
 	if err != nil {
 		_ = engine.Close()
 		return err
@@ -287,6 +295,11 @@ func (a *App) stop() error {
 	}
 	if a.engine != nil {
 		errs = append(errs, a.engine.Close())
+	}
+	if a.flushTraces != nil {
+		if err := a.flushTraces(ctx); err != nil {
+			a.log.Warn().Err(err).Msg("could not flush the last traces")
+		}
 	}
 	a.wg.Wait()
 	a.log.Info().Msg("notifyrelay stopped")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,7 +93,7 @@ func openEngine(cfg config.Config, log zerolog.Logger, h queueHooks) (countedEng
 // their chat subscriptions end too). Webhook delivery asks the chat about its
 // subscriptions (relay.Subscriptions) and shares the delivery records with the
 // operator API (delivery.Book).
-func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine, auth *api.Auth) ([]Part, error) {
+func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer, q queue.Engine, auth *api.Auth, tr trace.Tracer) ([]Part, error) {
 	var r *relay.Relay
 	b, err := bridge.New(bridge.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth,
 		OnSettled:     func(tag string, delivered bool) { r.Settled(tag, delivered) },
@@ -105,11 +106,11 @@ func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, err
 	}
-	r, err = relay.New(relay.Options{Config: cfg, Log: log, Queue: q, Auth: auth, Channels: b, Book: book, Controls: ctl})
+	r, err = relay.New(relay.Options{Config: cfg, Log: log, Queue: q, Auth: auth, Channels: b, Book: book, Controls: ctl, Tracer: tr})
 	if err != nil {
 		return nil, err
 	}
-	d, err := delivery.New(delivery.Options{Config: cfg.Delivery, Log: log, Registerer: reg, Queue: q,
+	d, err := delivery.New(delivery.Options{Config: cfg.Delivery, Log: log, Registerer: reg, Queue: q, Tracer: tr,
 		Book: book, Controls: ctl, Subscriptions: r.Subscriptions()})
 	if err != nil {
 		return nil, err

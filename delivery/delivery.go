@@ -7,9 +7,15 @@
 package delivery
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"context"
 	"errors"
 	"fmt"
+	"notifyrelay/telemetry"
 	"sync"
 	"time"
 
@@ -69,6 +75,7 @@ type Options struct {
 	Book          *Book     // operator destinations and delivery records, shared with the operator API
 	Controls      *Controls // pauses and the breaker, shared with the operator API
 	Subscriptions Subscriptions
+	Tracer        trace.Tracer // a span per attempt (telemetry); nil: none
 }
 
 // Workers run the webhook delivery: for each destination with work due, one
@@ -93,6 +100,7 @@ type Workers struct {
 	take, work             context.Context // take: ask for new work; work: queue calls
 	cancelTake, cancelWork context.CancelFunc
 	wg                     sync.WaitGroup
+	tracer                 trace.Tracer
 }
 
 // New builds the workers; Start launches them.
@@ -109,6 +117,7 @@ func New(o Options) (*Workers, error) {
 		parked:   map[string]*time.Timer{},
 		log:      o.Log.With().Str("component", "delivery").Logger(),
 		web:      newWebhookClient(o.Config, key),
+		tracer:   tracerOr(o.Tracer),
 		m:        newDeliveryMetrics(o.Registerer, o.Queue),
 		slots:    make(chan struct{}, o.Config.Workers),
 		settling: make(chan struct{}, settleMax*o.Config.Workers),
@@ -318,9 +327,13 @@ func (d *Workers) attempt(dest, url string, e queue.Entry, headers [][2]string) 
 		return try{v: verdict{dead, "malformed"}, lastError: err.Error()}
 	}
 	kind := KindOf(dest)
+	span, tp := telemetry.Start(d.tracer, "notifyrelay.deliver", trace.SpanKindClient, env.Traceparent,
+		attribute.String("notifyrelay.id", e.ID), attribute.Int("notifyrelay.attempt", e.Attempts+1))
+	env.Traceparent = tp // the receiver's parent is this attempt
 	d.m.inFlight.Inc()
 	res := d.web.post(url, e, env, headers)
 	d.m.inFlight.Dec()
+	endAttemptSpan(span, res)
 	d.m.attempt.WithLabelValues(kind).Observe(res.took.Seconds())
 	t := try{tag: env.Tag, attempted: true, at: time.Now(), lastError: res.describe()}
 	if res.status == 0 {
@@ -528,4 +541,22 @@ func (d *Workers) sweeper() {
 			d.sweep("retained notifications", func() (int, error) { return sweepRetained(d.take, d.q, now, 1000) })
 		}
 	}
+}
+
+func tracerOr(t trace.Tracer) trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer("notifyrelay")
+	}
+	return t
+}
+
+// endAttemptSpan records an attempt's outcome on its span and ends it.
+func endAttemptSpan(span trace.Span, res attemptResult) {
+	if res.status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.status))
+	}
+	if res.status == 0 || res.status >= 300 {
+		span.SetStatus(codes.Error, res.describe())
+	}
+	span.End()
 }

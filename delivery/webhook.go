@@ -81,7 +81,7 @@ func (w *webhookClient) post(url string, e queue.Entry, env oma.Envelope, custom
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType(env.ContentType)
 	req.Header.Set("Accept", acceptFor(env.ContentType))
-	if env.Traceparent != "" { // the producer's trace context (W3C), as it sent it
+	if env.Traceparent != "" { // the attempt's trace context (W3C), or the producer's when tracing is off
 		req.Header.Set("traceparent", env.Traceparent)
 	}
 	for _, h := range w.sign.headers(e.ID, time.Now(), e.Seq, e.PrevSeq(), env.Body) {

@@ -1,12 +1,15 @@
 package relay
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
+	"notifyrelay/telemetry"
 	"strconv"
 	"time"
 
@@ -29,13 +32,14 @@ const (
 // operatorAPI serves /relay/v1: operators hand notifications for webhook URLs to
 // the relay and inspect their delivery. Operator tokens only.
 type operatorAPI struct {
-	q    operatorQueue
-	auth *api.Auth
-	cfg  config.Config
-	book *delivery.Book
-	ctl  *delivery.Controls
-	idem *idemGate
-	subs func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
+	tracer trace.Tracer
+	q      operatorQueue
+	auth   *api.Auth
+	cfg    config.Config
+	book   *delivery.Book
+	ctl    *delivery.Controls
+	idem   *idemGate
+	subs   func(ctx context.Context, dest string) (string, bool) // subscription notifyURLs
 }
 
 // operatorQueue is what the operator API uses of the queue.
@@ -84,7 +88,8 @@ type checker struct {
 	ctx          context.Context
 	allowPrivate bool
 	seen         map[string]error
-	traceparent  string // the request's W3C trace context, passed on to the webhook
+	traceparent  string     // the accept span's W3C trace context (or the producer's), kept with each notification
+	span         trace.Span // the accept span; end it when the request is answered
 }
 
 // check validates one item; part prefixes the name of a bad part ("[3]." in a batch).
@@ -130,9 +135,11 @@ func validMediaType(ct string) bool {
 
 func (o *operatorAPI) checker(r *api.Request) *checker {
 	c := &checker{ctx: r, allowPrivate: o.cfg.Delivery.AllowPrivateTargets, seen: map[string]error{}}
+	parent := ""
 	if tp := string(r.Request.Header.Peek("traceparent")); oma.ValidTraceparent(tp) {
-		c.traceparent = tp
+		parent = tp
 	}
+	c.span, c.traceparent = telemetry.Start(o.tracer, "notifyrelay.accept", trace.SpanKindServer, parent)
 	return c
 }
 
@@ -173,7 +180,9 @@ func (o *operatorAPI) postDelivery(r *api.Request) (api.Answer, *oma.RequestErro
 		return deref(replay), e
 	}
 	defer key.done()
-	a, e := o.checker(r).check(it, "")
+	c := o.checker(r)
+	defer c.span.End()
+	a, e := c.check(it, "")
 	if e != nil {
 		return api.Answer{}, e
 	}
@@ -207,6 +216,7 @@ func (o *operatorAPI) postBatch(r *api.Request) (api.Answer, *oma.RequestError) 
 	}
 	defer key.done()
 	c := o.checker(r)
+	defer c.span.End()
 	all := make([]accepted, 0, len(items))
 	ids := make([]string, 0, len(items))
 	for i, it := range items {

@@ -10,6 +10,8 @@ package relay
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/rs/zerolog"
 
@@ -42,6 +44,7 @@ type Options struct {
 	Channels ChannelLookup      // nil: no channels
 	Book     *delivery.Book     // the delivery records the operator API reports
 	Controls *delivery.Controls // pause and resume of webhook destinations
+	Tracer   trace.Tracer       // a span per accepted delivery request (telemetry); nil: none
 }
 
 // Relay serves the chat and operator APIs.
@@ -61,7 +64,7 @@ func New(o Options) (*Relay, error) {
 	if err := c.load(c.life); err != nil {
 		return nil, err
 	}
-	ops := &operatorAPI{q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
+	ops := &operatorAPI{tracer: tracerOr(o.Tracer), q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
 		idem: newIdemGate(o.Queue, o.Config.Delivery.IdempotencyWindow.D())}
 	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }
@@ -100,3 +103,10 @@ func (r *Relay) Settled(tag string, delivered bool) { r.chat.Settled(tag, delive
 // subscription. Once it returns the chat appends nothing more to dest, so the
 // bridge can drop the channel's queue (settling what it held as not delivered).
 func (r *Relay) ChannelGone(ctx context.Context, dest string) { r.chat.channelGone(ctx, dest) }
+
+func tracerOr(t trace.Tracer) trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer("notifyrelay")
+	}
+	return t
+}

@@ -1,0 +1,80 @@
+// Package telemetry traces notifications with OpenTelemetry: a span when a
+// producer hands a notification over, one per delivery attempt, linked through the
+// W3C traceparent kept with the queued notification and passed on to the
+// receiver. It is configured by the standard OTEL_* environment variables and off
+// unless an OTLP endpoint is set; off, spans are no-ops and a producer's
+// traceparent passes through unchanged.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Enabled reports whether the environment asks for traces: an OTLP endpoint
+// (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or
+// OTEL_TRACES_EXPORTER=otlp, and neither OTEL_SDK_DISABLED=true nor
+// OTEL_TRACES_EXPORTER=none.
+func Enabled() bool {
+	exporter := strings.ToLower(os.Getenv("OTEL_TRACES_EXPORTER"))
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") || exporter == "none" {
+		return false
+	}
+	return exporter == "otlp" || os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
+		os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// Tracer is the server's tracer and the shutdown that flushes its spans. When
+// traces are off it is a no-op tracer and shutdown does nothing.
+func Tracer(ctx context.Context, version string) (trace.Tracer, func(context.Context) error, error) {
+	if !Enabled() {
+		return noop.NewTracerProvider().Tracer("notifyrelay"), func(context.Context) error { return nil }, nil
+	}
+	exp, err := otlptracehttp.New(ctx) // endpoint, headers, timeout, compression: OTEL_EXPORTER_OTLP_*
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
+	}
+	attrs := []attribute.KeyValue{semconv.ServiceName("notifyrelay")}
+	if version != "" {
+		attrs = append(attrs, semconv.ServiceVersion(version))
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attrs...))
+	if err != nil {
+		res = resource.Default()
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	return tp.Tracer("notifyrelay"), tp.Shutdown, nil
+}
+
+var (
+	w3c      = propagation.TraceContext{}
+	noopSpan = trace.SpanFromContext(context.Background()) // a no-op span
+)
+
+// Start begins a span named name whose parent is the W3C traceparent parent ("":
+// a new trace) and returns it with the traceparent that names it, to keep with
+// the notification or send on. With a no-op tracer that is parent itself.
+func Start(tr trace.Tracer, name string, kind trace.SpanKind, parent string, attrs ...attribute.KeyValue) (trace.Span, string) {
+	if _, off := tr.(noop.Tracer); off {
+		return noopSpan, parent // free when off: no context, no propagation
+	}
+	ctx := context.Background()
+	if parent != "" {
+		ctx = w3c.Extract(ctx, propagation.MapCarrier{"traceparent": parent})
+	}
+	ctx, span := tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	out := propagation.MapCarrier{}
+	w3c.Inject(ctx, out)
+	return span, out["traceparent"]
+}

@@ -49,7 +49,7 @@ func Start(t testing.TB, n int, syncAlways bool) *Cluster {
 		}
 		s.Start()
 		t.Cleanup(s.Shutdown)
-		if !s.ReadyForConnections(10 * time.Second) {
+		if !s.ReadyForConnections(30 * time.Second) {
 			t.Fatalf("nats server %d not ready", i)
 		}
 		c.Servers = append(c.Servers, s)

@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +33,8 @@ func TestReceiveInOrderInEveryMode(t *testing.T) {
 		name string
 		mode client.Mode
 		typ  string
-	}{{"ack", client.Acknowledged, oma.ChannelWebSockets}, {"oma", client.OMA, oma.ChannelWebSockets}, {"poll", client.LongPoll, oma.ChannelLongPolling}} {
+	}{{"ack", client.Acknowledged, oma.ChannelWebSockets}, {"oma", client.OMA, oma.ChannelWebSockets},
+		{"poll", client.LongPoll, oma.ChannelLongPolling}, {"omapoll", client.OMALongPoll, oma.ChannelLongPolling}} {
 		t.Run(m.name, func(t *testing.T) {
 			ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: m.typ, MaxNotifications: 5})
 			if err != nil {
@@ -47,7 +50,7 @@ func TestReceiveInOrderInEveryMode(t *testing.T) {
 			if want := seqRange(1, 40); !slices.Equal(r.ns, toInts(want)) {
 				t.Fatalf("got %v", r.ns)
 			}
-			if m.mode == client.Acknowledged && !slices.Equal(r.seqs, seqRange(1, 40)) {
+			if (m.mode == client.Acknowledged || m.mode == client.LongPoll) && !slices.Equal(r.seqs, seqRange(1, 40)) {
 				t.Fatalf("seqs %v", r.seqs)
 			}
 			if len(r.gaps) != 0 {
@@ -109,32 +112,109 @@ func receiveUntil(t *testing.T, c *client.Client, ch client.Channel, o client.Re
 	}
 }
 
-// A handler error in acknowledged mode leaves the notification unacknowledged:
-// it comes again after the reconnect, and nothing after it overtakes it.
+// A handler error in acknowledged mode (WebSocket or long poll) leaves the
+// notification unacknowledged: it comes again after the reconnect (the next
+// poll, which acknowledges only 1 and 2), Receive goes on, and nothing after it
+// overtakes it. The long-poll answer carries 1…5, so 4 and 5 come again too.
 func TestHandlerErrorRedelivers(t *testing.T) {
 	base := startServer(t)
 	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
-	ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{})
+	for _, m := range []struct {
+		mode client.Mode
+		typ  string
+	}{{client.Acknowledged, oma.ChannelWebSockets}, {client.LongPoll, oma.ChannelLongPolling}} {
+		t.Run(m.mode.String(), func(t *testing.T) {
+			ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: m.typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustPost(t, ch.CallbackURL, 1, 5)
+			r := &received{}
+			calls3 := 0
+			h := func(ctx context.Context, n client.Notification) error {
+				if n.Seq == 3 {
+					if calls3++; calls3 == 1 {
+						return errors.New("not now")
+					}
+				}
+				return r.handler(ctx, n)
+			}
+			done := receive(t, c, ch, client.ReceiveOptions{Mode: m.mode, Handler: h, OnState: r.onState,
+				Backoff: client.Backoff{Min: 10 * time.Millisecond}})
+			waitFor(t, "5 notifications", func() bool { return r.distinct() == 5 })
+			select {
+			case err := <-done:
+				t.Fatalf("Receive ended: %v", err)
+			default:
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if !slices.Equal(r.seqs, seqRange(1, 5)) || calls3 != 2 || !slices.Contains(r.states, client.Disconnected) {
+				t.Fatalf("seqs %v, seq 3 handed over %d times, states %v", r.seqs, calls3, r.states)
+			}
+		})
+	}
+}
+
+// Acknowledged long polling reports gaps and resumes as the WebSocket does.
+// Another receiver (raw polls here) took 1…3 and acknowledged them: a receiver
+// starting from nothing gets 4 with prevSeq 3, a gap 1…3. On a second channel
+// the other receiver took 1…3 without acknowledging: one resuming at LastSeq 5
+// acknowledges 1…3 (all that was sent), gets 4…6 and hands over only 6.
+func TestLongPollGapAndResume(t *testing.T) {
+	base := startServer(t)
+	c := client.New(client.Options{BaseURL: base, Token: "alice-token"})
+	newChannel := func() client.Channel {
+		ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: oma.ChannelLongPolling, MaxNotifications: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPost(t, ch.CallbackURL, 1, 6)
+		if got := rawAckedPoll(t, ch, 0); !slices.Equal(got, seqRange(1, 3)) {
+			t.Fatalf("raw poll ack=0: seqs %v", got)
+		}
+		return ch
+	}
+	ch := newChannel()
+	if got := rawAckedPoll(t, ch, 3); !slices.Equal(got, seqRange(4, 6)) {
+		t.Fatalf("raw poll ack=3: seqs %v", got)
+	}
+	fresh := &received{}
+	stop := receiveUntil(t, c, ch, client.ReceiveOptions{Mode: client.LongPoll, Handler: fresh.handler, OnGap: fresh.onGap},
+		func() bool { return fresh.distinct() == 3 })
+	stop()
+	if !slices.Equal(fresh.gaps, []client.Gap{{From: 1, To: 3}}) || !slices.Equal(fresh.seqs, seqRange(4, 6)) {
+		t.Fatalf("fresh receiver: gaps %v seqs %v", fresh.gaps, fresh.seqs)
+	}
+
+	resumed := &received{}
+	stop = receiveUntil(t, c, newChannel(), client.ReceiveOptions{Mode: client.LongPoll, Handler: resumed.handler,
+		OnGap: resumed.onGap, LastSeq: 5}, func() bool { return resumed.distinct() == 1 })
+	stop()
+	if len(resumed.gaps) != 0 || !slices.Equal(resumed.seqs, []uint64{6}) || !slices.Equal(resumed.ns, []int{6}) {
+		t.Fatalf("resumed: gaps %v seqs %v ns %v", resumed.gaps, resumed.seqs, resumed.ns)
+	}
+}
+
+// rawAckedPoll is POST {channelURL}?ack=N by hand; it returns the answer's seqs.
+func rawAckedPoll(t *testing.T, ch client.Channel, ack int) []uint64 {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ch.ChannelURL+"?ack="+strconv.Itoa(ack), nil)
+	req.Header.Set("Authorization", "Bearer alice-token")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustPost(t, ch.CallbackURL, 1, 5)
-	r := &received{}
-	failed := false
-	h := func(ctx context.Context, n client.Notification) error {
-		if n.Seq == 3 && !failed {
-			failed = true
-			return errors.New("not now")
-		}
-		return r.handler(ctx, n)
+	defer resp.Body.Close()
+	var a struct{ Notifications []struct{ Seq uint64 } }
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("acked poll: %d %v", resp.StatusCode, err)
 	}
-	receive(t, c, ch, client.ReceiveOptions{Handler: h, OnState: r.onState, Backoff: client.Backoff{Min: 10 * time.Millisecond}})
-	waitFor(t, "5 notifications", func() bool { return r.distinct() == 5 })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !slices.Equal(r.seqs, seqRange(1, 5)) || !slices.Contains(r.states, client.Disconnected) {
-		t.Fatalf("seqs %v states %v", r.seqs, r.states)
+	var seqs []uint64
+	for _, n := range a.Notifications {
+		seqs = append(seqs, n.Seq)
 	}
+	return seqs
 }
 
 // A deleted channel ends Receive with ErrChannelGone; a bad token with 401.
@@ -230,7 +310,8 @@ func TestReceiveMixedFormats(t *testing.T) {
 	for _, m := range []struct {
 		mode client.Mode
 		typ  string
-	}{{client.Acknowledged, oma.ChannelWebSockets}, {client.OMA, oma.ChannelWebSockets}, {client.LongPoll, oma.ChannelLongPolling}} {
+	}{{client.Acknowledged, oma.ChannelWebSockets}, {client.OMA, oma.ChannelWebSockets},
+		{client.LongPoll, oma.ChannelLongPolling}, {client.OMALongPoll, oma.ChannelLongPolling}} {
 		ch, err := c.CreateChannel(context.Background(), client.ChannelSpec{Type: m.typ})
 		if err != nil {
 			t.Fatal(err)

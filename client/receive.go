@@ -24,15 +24,21 @@ const (
 	// OMA: WebSocket in the standard OMA mode. No seq; the server counts a frame
 	// delivered once the client's TCP stack acknowledged it.
 	OMA
-	// LongPoll: HTTP long polling (a LongPolling channel, or a WebSockets one
-	// polled). No seq; an answer counts as delivered once fully received.
+	// LongPoll: acknowledged long polling of a LongPolling channel (POST
+	// channelURL?ack=N, our extension). Each notification carries its seq, and
+	// the next poll acknowledges what the handler accepted: at least once, as in
+	// Acknowledged.
 	LongPoll
+	// OMALongPoll: plain OMA long polling of a LongPolling channel, for servers
+	// without acknowledged long polling. No seq; an answer counts as delivered
+	// once fully received.
+	OMALongPoll
 )
 
 // Notification is one notification document.
 type Notification struct {
-	Seq         uint64 // acknowledged mode: the channel's sequence number; 0 in the other modes
-	PrevSeq     uint64 // acknowledged mode: the seq of the notification before it (0: none or unknown)
+	Seq         uint64 // Acknowledged and LongPoll: the channel's sequence number; 0 in the OMA modes
+	PrevSeq     uint64 // Acknowledged and LongPoll: the seq of the notification before it (0: none or unknown)
 	ContentType string // application/json or application/xml
 	Root        string // local name of the document's root, e.g. chatSessionDataNotification
 	Body        []byte // the document as the producer POSTed it; the handler may keep it
@@ -53,8 +59,14 @@ const (
 )
 
 func (m Mode) String() string {
-	return [...]string{"acknowledged", "OMA", "long poll"}[m]
+	return [...]string{"acknowledged", "OMA", "long poll", "OMA long poll"}[m]
 }
+
+// polls reports whether m long-polls (a LongPolling channel) rather than holding a WebSocket.
+func (m Mode) polls() bool { return m == LongPoll || m == OMALongPoll }
+
+// seqs reports whether m's notifications carry seqs and are acknowledged after the handler.
+func (m Mode) seqs() bool { return m == Acknowledged || m == LongPoll }
 
 func (s State) String() string {
 	return [...]string{"connecting", "connected", "disconnected", "stopped"}[s]
@@ -76,18 +88,18 @@ type Backoff struct{ Min, Max time.Duration }
 type ReceiveOptions struct {
 	Mode Mode
 	// Handler gets each notification, one at a time, in the channel's order. In
-	// acknowledged mode a notification is acknowledged once Handler returned nil;
-	// an error leaves it unacknowledged and Receive reconnects (after the backoff),
-	// so it comes again. In the other modes the server already counted it
-	// delivered: an error ends Receive with it.
+	// Acknowledged and LongPoll modes a notification is acknowledged once Handler
+	// returned nil; an error leaves it unacknowledged and Receive reconnects or
+	// polls again (after the backoff), so it comes again. In the OMA modes the
+	// server already counted it delivered: an error ends Receive with it.
 	Handler func(ctx context.Context, n Notification) error
-	// LastSeq (acknowledged mode) is the last seq the handler processed before, as
-	// the caller persisted it: anything up to it is acknowledged and skipped, and
-	// gaps are counted from it. 0 for a new channel.
+	// LastSeq (Acknowledged and LongPoll) is the last seq the handler processed
+	// before, as the caller persisted it: anything up to it is acknowledged and
+	// skipped, and gaps are counted from it. 0 for a new channel.
 	LastSeq uint64
-	OnGap   func(Gap)         // acknowledged mode: notifications never received
+	OnGap   func(Gap)         // Acknowledged and LongPoll: notifications never received
 	OnState func(StateChange) // connection state changes
-	Window  int               // acknowledged mode: ?window= (0: the server's channels.window)
+	Window  int               // Acknowledged: ?window= (0: the server's channels.window)
 	Backoff Backoff           // default 250 ms to 30 s
 	// RenewEvery is how often a connCheck restarts the channel's lifetime on a
 	// WebSocket (a long poll restarts it by itself). Default: a third of the
@@ -101,14 +113,14 @@ type ReceiveOptions struct {
 // Receive gets the channel's notifications until ctx ends (then it returns nil),
 // reconnecting after any failure that a retry can cure. It returns an error only
 // when it cannot go on: the channel is gone (errors.Is(err, ErrChannelGone)), the
-// token is refused (a *StatusError), or, outside acknowledged mode, the handler
-// failed.
+// token is refused (a *StatusError), the server has no acknowledged long polling
+// (ErrNoAckedLongPoll), or, in the OMA modes, the handler failed.
 func (c *Client) Receive(ctx context.Context, ch Channel, o ReceiveOptions) error {
 	if o.Handler == nil {
 		return errors.New("client: ReceiveOptions.Handler is required")
 	}
-	if polled := strings.HasPrefix(ch.ChannelURL, "http"); polled != (o.Mode == LongPoll) {
-		return fmt.Errorf("client: mode %v does not fit the channel's URL (LongPoll needs a LongPolling channel, the others a WebSockets one)", o.Mode)
+	if polled := strings.HasPrefix(ch.ChannelURL, "http"); polled != o.Mode.polls() {
+		return fmt.Errorf("client: mode %v does not fit the channel's URL (LongPoll and OMALongPoll need a LongPolling channel, the others a WebSockets one)", o.Mode)
 	}
 	r := &receiver{c: c, ch: ch, o: withDefaults(o, ch), last: o.LastSeq}
 	err := r.run(ctx)
@@ -147,7 +159,7 @@ type receiver struct {
 	c    *Client
 	ch   Channel
 	o    ReceiveOptions
-	last uint64 // acknowledged mode: the last seq handled
+	last uint64 // Acknowledged and LongPoll: the last seq handled
 }
 
 // run connects again and again until ctx ends or a fatal error.
@@ -176,13 +188,13 @@ func (r *receiver) run(ctx context.Context) error {
 // session is one connection (or one run of long polls) until it fails; progress
 // reports whether it handled anything.
 func (r *receiver) session(ctx context.Context) (bool, error) {
-	if r.o.Mode == LongPoll {
+	if r.o.Mode.polls() {
 		return r.pollSession(ctx)
 	}
 	return r.wsSession(ctx)
 }
 
-// handlerError is a Handler's failure; it ends Receive outside acknowledged mode.
+// handlerError is a Handler's failure; it ends Receive in the OMA modes.
 type handlerError struct {
 	err   error
 	retry bool
@@ -195,6 +207,9 @@ func fatal(err error) bool {
 	var he *handlerError
 	if errors.As(err, &he) {
 		return !he.retry
+	}
+	if errors.Is(err, ErrNoAckedLongPoll) {
+		return true
 	}
 	var se *StatusError
 	if !errors.As(err, &se) {

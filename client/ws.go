@@ -168,8 +168,20 @@ func (r *receiver) ackFrame(ctx context.Context, s *socket, frame []byte) (bool,
 	if f.Seq == 0 {
 		return false, nil // connAck, the answer to our connCheck
 	}
-	if f.Seq <= r.last { // handled before the last disconnect, its ack lost
-		return false, s.write(ackMessage(f.Seq))
+	handled, err := r.handleSeq(ctx, f)
+	if err != nil {
+		return false, err
+	}
+	return handled, s.write(ackMessage(f.Seq))
+}
+
+// handleSeq hands a notification that carries a seq (acknowledged-mode frame or
+// acknowledged long-poll answer) to the handler, unless its seq is one handled
+// before (a repeat after a reconnect or a restart: acknowledged but skipped).
+// handled reports whether the handler took it; an error leaves it unacknowledged.
+func (r *receiver) handleSeq(ctx context.Context, f wireFrame) (handled bool, err error) {
+	if f.Seq <= r.last {
+		return false, nil
 	}
 	r.checkGap(f.Seq, f.PrevSeq)
 	n := Notification{Seq: f.Seq, ContentType: f.ContentType, Body: []byte(f.Notification), Root: root(f.Notification)}
@@ -180,7 +192,7 @@ func (r *receiver) ackFrame(ctx context.Context, s *socket, frame []byte) (bool,
 		return false, &handlerError{err: err, retry: true}
 	}
 	r.last = f.Seq
-	return true, s.write(ackMessage(f.Seq))
+	return true, nil
 }
 
 // checkGap reports what the receiver never got before seq: after r.last up to

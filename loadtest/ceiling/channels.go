@@ -1,6 +1,7 @@
 package ceiling
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -118,12 +119,25 @@ func (c *channel) push(n note) {
 }
 
 // poll answers with up to maxNotifications pending notifications of one format,
-// waiting for some up to pollTimeout.
+// waiting for some up to pollTimeout. With ?ack=N (acknowledged long polling, as
+// the real server) it first drops what N acknowledges, then answers JSON with
+// seqs and keeps what it sent until a later poll acknowledges it.
 func (s *Server) poll(ctx *fasthttp.RequestCtx, c *channel) {
+	ack, err := ctx.QueryArgs().GetUint("ack")
+	acked := err == nil
+	if acked {
+		c.acked(uint64(ack))
+	}
 	deadline := time.NewTimer(pollTimeout)
 	defer deadline.Stop()
 	for {
-		if f, docs := c.takeRun(); len(docs) > 0 {
+		if acked {
+			if body := c.ackedAnswer(); body != nil {
+				ctx.SetContentType("application/json")
+				ctx.SetBody(body)
+				return
+			}
+		} else if f, docs := c.takeRun(); len(docs) > 0 {
 			ctx.SetContentType(f.ContentType())
 			ctx.SetBody(oma.MarshalNotificationList(f, docs))
 			return
@@ -132,13 +146,48 @@ func (s *Server) poll(ctx *fasthttp.RequestCtx, c *channel) {
 		case <-c.wake:
 		case <-deadline.C:
 			ctx.SetContentType("application/json")
-			ctx.SetBody(oma.MarshalNotificationList(oma.JSON, nil))
+			ctx.SetBody(emptyAnswer(acked))
 			return
 		case <-s.quit:
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 			return
 		}
 	}
+}
+
+func emptyAnswer(acked bool) []byte {
+	if acked {
+		return []byte(`{"notifications":[]}`)
+	}
+	return oma.MarshalNotificationList(oma.JSON, nil)
+}
+
+// ackedFrame is one notification of an acknowledged long-poll answer.
+type ackedFrame struct {
+	Seq          uint64 `json:"seq"`
+	PrevSeq      uint64 `json:"prevSeq"`
+	ContentType  string `json:"contentType"`
+	Notification string `json:"notification"`
+}
+
+// ackedAnswer is the acknowledged long-poll answer for the head of the channel
+// (nil when nothing is pending); what it carries stays pending.
+func (c *channel) ackedAnswer() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(len(c.pending), c.maxN)
+	if n == 0 {
+		return nil
+	}
+	frames := make([]ackedFrame, n)
+	for i, p := range c.pending[:n] {
+		frames[i] = ackedFrame{Seq: p.seq, PrevSeq: p.seq - 1, ContentType: p.ctype, Notification: string(p.body)}
+	}
+	c.sent = max(c.sent, c.pending[n-1].seq)
+	body, _ := json.Marshal(struct {
+		Notifications []ackedFrame `json:"notifications"`
+	}{frames})
+	return body
 }
 
 // takeRun removes and returns the leading run of same-format notifications, at

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"context"
 	"errors"
@@ -117,7 +116,7 @@ func New(o Options) (*Workers, error) {
 		parked:   map[string]*time.Timer{},
 		log:      o.Log.With().Str("component", "delivery").Logger(),
 		web:      newWebhookClient(o.Config, key),
-		tracer:   tracerOr(o.Tracer),
+		tracer:   telemetry.Or(o.Tracer),
 		m:        newDeliveryMetrics(o.Registerer, o.Queue),
 		slots:    make(chan struct{}, o.Config.Workers),
 		settling: make(chan struct{}, settleMax*o.Config.Workers),
@@ -541,13 +540,6 @@ func (d *Workers) sweeper() {
 			d.sweep("retained notifications", func() (int, error) { return sweepRetained(d.take, d.q, now, 1000) })
 		}
 	}
-}
-
-func tracerOr(t trace.Tracer) trace.Tracer {
-	if t == nil {
-		return noop.NewTracerProvider().Tracer("notifyrelay")
-	}
-	return t
 }
 
 // endAttemptSpan records an attempt's outcome on its span and ends it.

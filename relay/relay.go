@@ -11,13 +11,13 @@ package relay
 import (
 	"context"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/rs/zerolog"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
 	"notifyrelay/delivery"
+	"notifyrelay/telemetry"
 )
 
 // ChannelLookup recognises our own notification channels' callbackURLs, so that a
@@ -64,7 +64,7 @@ func New(o Options) (*Relay, error) {
 	if err := c.load(c.life); err != nil {
 		return nil, err
 	}
-	ops := &operatorAPI{tracer: tracerOr(o.Tracer), q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
+	ops := &operatorAPI{tracer: telemetry.Or(o.Tracer), q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
 		idem: newIdemGate(o.Queue, o.Config.Delivery.IdempotencyWindow.D())}
 	return &Relay{auth: o.Auth, chat: c, ops: ops}, nil
 }
@@ -103,10 +103,3 @@ func (r *Relay) Settled(tag string, delivered bool) { r.chat.Settled(tag, delive
 // subscription. Once it returns the chat appends nothing more to dest, so the
 // bridge can drop the channel's queue (settling what it held as not delivered).
 func (r *Relay) ChannelGone(ctx context.Context, dest string) { r.chat.channelGone(ctx, dest) }
-
-func tracerOr(t trace.Tracer) trace.Tracer {
-	if t == nil {
-		return noop.NewTracerProvider().Tracer("notifyrelay")
-	}
-	return t
-}

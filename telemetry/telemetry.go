@@ -57,6 +57,14 @@ func Tracer(ctx context.Context, version string) (trace.Tracer, func(context.Con
 	return tp.Tracer("notifyrelay"), tp.Shutdown, nil
 }
 
+// Or is t, or a no-op tracer when t is nil (a part built without tracing).
+func Or(t trace.Tracer) trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer("notifyrelay")
+	}
+	return t
+}
+
 var (
 	w3c      = propagation.TraceContext{}
 	noopSpan = trace.SpanFromContext(context.Background()) // a no-op span

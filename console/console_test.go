@@ -99,6 +99,8 @@ func TestConsoleInChromium(t *testing.T) {
 	b.WaitFor(t, "the dead letter listed", `document.querySelector("#deadletters tbody button.dl-inspect")`, 20*time.Second)
 	b.Do(t, "inspect", chromedp.Click(chromedp.CSS("#deadletters tbody button.dl-inspect")))
 	b.WaitFor(t, "its body shown", `document.getElementById("dl-detail-body").textContent === `+jsString(letter), 10*time.Second)
+	b.WaitFor(t, "its failed attempt shown", `(() => { const c = document.querySelectorAll("#dl-history tbody tr td");
+		return c.length === 5 && c[0].textContent === "1" && c[2].textContent === "400"; })()`, 10*time.Second)
 	shoot(t, b, "deadletters")
 	rcv.accept.Store(true)
 	b.Do(t, "replay", chromedp.Click(chromedp.CSS("#deadletters tbody button.dl-replay")))

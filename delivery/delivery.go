@@ -7,24 +7,23 @@
 package delivery
 
 import (
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
 	"errors"
 	"fmt"
-	"notifyrelay/telemetry"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"notifyrelay/config"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // runMax bounds how many notifications one worker delivers to a destination in a
@@ -299,7 +298,8 @@ type try struct {
 	lastError string
 	wait      time.Duration // Retry-After, when the receiver gave one
 	hasWait   bool
-	attempted bool // an HTTP request was made
+	attempted bool    // an HTTP request was made
+	failed    Attempt // the attempt, for the history, when it did not deliver
 	at        time.Time
 }
 
@@ -343,6 +343,8 @@ func (d *Workers) attempt(dest, url string, e queue.Entry, headers [][2]string) 
 	}
 	if t.v.outcome == delivered {
 		d.m.endToEnd.WithLabelValues(kind).Observe(t.at.Sub(e.Enqueued).Seconds())
+	} else {
+		t.failed = newAttempt(res, t.at)
 	}
 	return t
 }
@@ -375,6 +377,9 @@ func (r *deliveredRun) add(e queue.Entry, t try) {
 	if KindOf(e.Dest) == kindOperator {
 		r.records = append(r.records, settleRecords(e.ID, settledRecord{
 			State: StateDelivered, Attempts: e.Attempts + 1, LastError: e.LastError, At: t.at}, r.retention)...)
+	} else if e.Attempts > 0 {
+		// No settlement to sweep it with: the history goes now.
+		r.records = append(r.records, historyDeletes(e.ID, e.Attempts)...)
 	}
 }
 
@@ -415,6 +420,11 @@ func (d *Workers) fail(dest string, e queue.Entry, t try) {
 		d.deadLetter(dest, e, t)
 		return
 	}
+	if hist := d.history(e, t); len(hist) > 0 {
+		if err := d.q.Stage(d.work, hist...); err != nil {
+			d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("record attempt history")
+		}
+	}
 	now := time.Now()
 	wait := retryWait(d.cfg, e.Attempts+1, t, now.Sub(e.Enqueued))
 	if err := d.q.Retry(d.work, dest, e.Seq, now.Add(wait), t.lastError); err != nil {
@@ -447,7 +457,7 @@ func (d *Workers) deadLetter(dest string, e queue.Entry, t try) {
 		attempts++
 	}
 	s := settledRecord{State: StateDead, Attempts: attempts, LastError: t.lastError, At: time.Now()}
-	recs := settleRecords(e.ID, s, d.cfg.RecordRetention.D())
+	recs := append(settleRecords(e.ID, s, d.cfg.RecordRetention.D()), d.history(e, t)...)
 	if _, err := d.q.Append(d.work, queue.Write{Records: recs}); err != nil {
 		d.log.Warn().Err(err).Str("dest", dest).Str("id", e.ID).Msg("record dead letter")
 		return
@@ -471,6 +481,21 @@ func (d *Workers) deadLetter(dest string, e queue.Entry, t try) {
 	}
 }
 
+// history is the record of t, a failed attempt at e, numbered; none when no HTTP
+// request was made. It is best effort on retries (staged: a crash may forget the
+// last ones) and durable with a dead letter.
+func (d *Workers) history(e queue.Entry, t try) []queue.Record {
+	if !t.attempted {
+		return nil
+	}
+	a := t.failed
+	a.N = e.Attempts + 1
+	if KindOf(e.Dest) == kindOperator {
+		a.N += d.dests.priorAttempts(d.work, e.ID)
+	}
+	return []queue.Record{attemptRecord(e.ID, a)}
+}
+
 func tagOf(e queue.Entry) string {
 	env, err := oma.UnmarshalEnvelope(e.Data)
 	if err != nil {
@@ -488,6 +513,11 @@ func (d *Workers) drop(dest string) {
 		es, err := d.q.Read(d.work, dest, after, 256)
 		if err != nil || len(es) == 0 {
 			break
+		}
+		if n == 0 && es[0].Attempts > 0 { // only the head has failed attempts
+			if err := d.q.Stage(d.work, historyDeletes(es[0].ID, historyMax)...); err != nil {
+				d.log.Warn().Err(err).Str("dest", dest).Msg("drop attempt history")
+			}
 		}
 		for _, e := range es {
 			if tag := tagOf(e); tag != "" {

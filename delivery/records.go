@@ -23,7 +23,8 @@ import (
 //	dlv/d/<id>               an accepted operator delivery: dest, notifyURL, key, createdAt
 //	dlv/s/<id>               its settlement (delivered or dead), attempts, lastError, time;
 //	                         absent while pending
-//	dlv/x/<expiry>/<id>      retention index: after <expiry> the sweeper removes the two above
+//	dlv/a/<id>/<slot>        its failed attempts, the last 20 (history.go)
+//	dlv/x/<expiry>/<id>      retention index: after <expiry> the sweeper removes the three above
 //	dlv/o/<dest>             an operator destination's notifyURL and key
 const (
 	keyAccepted = "dlv/d/"
@@ -232,5 +233,14 @@ func expiredRecords(ctx context.Context, q queue.Store, indexKey string, retenti
 	if uint64(s.At.Add(retention).UnixNano()) > at { // settled again since: a newer index entry covers it
 		return nil, nil
 	}
-	return []queue.Record{{Key: []byte(keySettled + id)}, {Key: []byte(keyAccepted + id)}}, nil
+	failures := s.Attempts
+	if s.State == StateDelivered {
+		failures--
+	}
+	var a acceptedRecord
+	if _, err := getJSON(ctx, q, keyAccepted+id, &a); err != nil {
+		return nil, err
+	}
+	recs := []queue.Record{{Key: []byte(keySettled + id)}, {Key: []byte(keyAccepted + id)}}
+	return append(recs, historyDeletes(id, failures+a.PriorAttempts)...), nil
 }

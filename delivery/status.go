@@ -21,11 +21,21 @@ type Status struct {
 	CreatedAt   time.Time  `json:"createdAt"`
 	DeliveredAt *time.Time `json:"deliveredAt"`
 	DeadAt      *time.Time `json:"deadAt,omitempty"`
+	History     []Attempt  `json:"history"` // failed attempts, the last historyMax
 }
 
 // Status assembles a delivery's status from its records and the queue; found is
 // false when there is no such operator delivery.
 func (b *Book) Status(ctx context.Context, id string) (Status, bool, error) {
+	v, found, err := b.status(ctx, id)
+	if err != nil || !found {
+		return v, found, err
+	}
+	v.History, err = b.History(ctx, id)
+	return v, true, err
+}
+
+func (b *Book) status(ctx context.Context, id string) (Status, bool, error) {
 	var a acceptedRecord
 	found, err := getJSON(ctx, b.q, keyAccepted+id, &a)
 	if err != nil || !found {
@@ -102,8 +112,11 @@ func (b *Book) Replayed(ctx context.Context, id string) []queue.Record {
 	var s settledRecord
 	foundA, errA := getJSON(ctx, b.q, keyAccepted+id, &a)
 	foundS, errS := getJSON(ctx, b.q, keySettled+id, &s)
-	if errA != nil || errS != nil || !foundA || !foundS {
+	if errA != nil || errS != nil || !foundS {
 		return recs
+	}
+	if !foundA { // a chat subscription's: its history starts again with the replay
+		return append(recs, historyDeletes(id, s.Attempts)...)
 	}
 	a.PriorAttempts += s.Attempts
 	return append(recs, queue.Record{Key: []byte(keyAccepted + id), Value: mustJSON(a)})

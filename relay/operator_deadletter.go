@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"notifyrelay/api"
+	"notifyrelay/delivery"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -15,6 +16,8 @@ type deadLetterDetail struct {
 	Destination string `json:"destination"`
 	ContentType string `json:"contentType"`
 	Body        string `json:"body"`
+	// History is every failed attempt kept (the last 20), oldest first.
+	History []delivery.Attempt `json:"history"`
 }
 
 // getDeadLetter is GET /deadletters/{id} (the route's POST is {id}:replay).
@@ -30,6 +33,9 @@ func (o *operatorAPI) getDeadLetter(r *api.Request) (api.Answer, *oma.RequestErr
 	d := deadLetterDetail{deadLetterView: v, Destination: dl.Dest}
 	if env, err := oma.UnmarshalEnvelope(dl.Data); err == nil {
 		d.ContentType, d.Body = env.ContentType, string(env.Body)
+	}
+	if d.History, err = o.book.History(r, dl.ID); err != nil {
+		return api.Answer{}, queueFault(err)
 	}
 	return api.OK(mustJSON(d)), nil
 }

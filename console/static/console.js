@@ -331,6 +331,10 @@ async function inspect(id) {
       return [dt, dd];
     }));
     $("dl-detail-body").textContent = d.body;
+    fillTable("dl-history", d.history.map((h) => [
+      { text: h.attempt }, { text: when(h.at) }, { text: h.status || "no answer" },
+      { text: h.latencyMs.toFixed(1) }, { text: h.error || h.response || "", cls: "err" },
+    ]));
   } catch (e) {
     say(e.message, true);
   }

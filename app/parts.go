@@ -97,7 +97,7 @@ func buildParts(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer
 	var r *relay.Relay
 	b, err := bridge.New(bridge.Options{Config: cfg, Log: log, Registerer: reg, Queue: q, Auth: auth,
 		OnSettled:     func(tag string, delivered bool) { r.Settled(tag, delivered) },
-		OnChannelGone: func(ctx context.Context, dest string) { r.ChannelGone(ctx, dest) }})
+		OnChannelGone: func(ctx context.Context, dest string) { r.ChannelGone(ctx, dest) }, Tracer: tr})
 	if err != nil {
 		return nil, err
 	}

@@ -98,3 +98,78 @@ func TestTraceFromProducerToReceiver(t *testing.T) {
 		t.Errorf("deliver span %+v: want parent %s (accept) and id %s (the receiver's parent)", deliver, accept.id, tp[2])
 	}
 }
+
+// inTrace returns the spans of trace named name.
+func (c *collector) inTrace(trace, name string) []span {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []span
+	for _, s := range c.spans {
+		if s.trace == trace && s.name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// A chat change and a POST to a callbackURL each begin an accept span under the
+// producer's traceparent, and the notification they queue for a channel ends its
+// trace with a deliver span once the long poll that carried it was received.
+func TestTraceThroughChatAndChannel(t *testing.T) {
+	col := &collector{}
+	cs := httptest.NewServer(col)
+	defer cs.Close()
+	p := apptest.StartProcess(t, apptest.ProcOptions{DataDir: t.TempDir(), Env: []string{
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=" + cs.URL + "/v1/traces", "OTEL_BSP_SCHEDULE_DELAY=100"}})
+	alice, bob := "tel%3A%2B1", "tel%3A%2B2"
+	poll, callback := pollChannel(t, p.URL)
+	postExpect(t, p.URL+"/chat/v1/"+bob+"/subscriptions", 201,
+		`{"chatNotificationSubscription":{"callbackReference":{"notifyURL":"`+callback+`"}}}`)
+	loc := postExpect(t, p.URL+"/chat/v1/"+alice+"/group", 201,
+		`{"groupChatSessionInformation":{"subject":"s0","participant":[{"address":"tel:+2"}]}}`)
+	const chatTrace, callbackTrace, producer = "4bf92f3577b34da6a3ce929d0e0e4736", "5bf92f3577b34da6a3ce929d0e0e4737", "00f067aa0ba902b7"
+	postTraced(t, callback, callbackTrace, producer, `{"chatEventNotification":{"n":1}}`)
+	postTraced(t, loc+"/messages", chatTrace, producer, `{"chatSessionData":{"subject":"traced"}}`)
+	if got := pollOnce(t, poll); !strings.Contains(got, `"n":1`) || !strings.Contains(got, "traced") {
+		t.Fatalf("the poll answered %s, want both notifications", got)
+	}
+	for _, trace := range []string{chatTrace, callbackTrace} {
+		var accept, deliver []span
+		waitFor(t, "the accept and deliver spans of trace "+trace, func() bool {
+			accept, deliver = col.inTrace(trace, "notifyrelay.accept"), col.inTrace(trace, "notifyrelay.deliver")
+			return len(accept) == 1 && len(deliver) == 1
+		})
+		if accept[0].parent != producer || deliver[0].parent != accept[0].id {
+			t.Errorf("trace %s: accept %+v (want parent %s), deliver %+v (want parent the accept span)", trace, accept[0], producer, deliver[0])
+		}
+	}
+}
+
+func postTraced(t *testing.T, u, trace, parent, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+trace+"-"+parent+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %d %s", u, resp.StatusCode, b)
+	}
+}
+
+func pollOnce(t *testing.T, u string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -22,10 +22,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // Queue is what the bridge uses of the queue. Each part takes less: the channel
@@ -55,6 +57,9 @@ type Options struct {
 	// OnChannelGone is told that the channel behind dest was deleted or expired,
 	// before its queue is dropped: whoever appends to dest must stop when it returns.
 	OnChannelGone func(ctx context.Context, dest string)
+	// Tracer makes the accept span of callbackURL POSTs and a span per
+	// notification delivered on a channel (telemetry); nil: none.
+	Tracer trace.Tracer
 }
 
 // Bridge puts together the channel store (the channels, their records, lifetimes
@@ -79,7 +84,7 @@ func New(o Options) (*Bridge, error) {
 	}
 	log := o.Log.With().Str("component", "bridge").Logger()
 	conns := newConnSet()
-	acks := &acker{q: o.Queue, onSettled: o.OnSettled, metrics: m, log: log}
+	acks := &acker{q: o.Queue, onSettled: o.OnSettled, tracer: telemetry.Or(o.Tracer), metrics: m, log: log}
 	st := newStore(o, conns.life, m, log)
 	return &Bridge{auth: o.Auth, log: log, metrics: m, store: st, conns: conns,
 		ws: &wsTransport{cfg: o.Config.Channels, public: o.Config.Public(), q: o.Queue, channels: st,

@@ -28,7 +28,9 @@ func (s *store) handleCallback(r *api.Request) (api.Answer, *oma.RequestError) {
 	if rerr := oma.CheckNotification(f, body); rerr != nil {
 		return api.Answer{}, rerr
 	}
-	env := oma.Envelope{ContentType: f.ContentType(), Body: body}
+	span, tp := api.AcceptSpan(s.tracer, r.RequestCtx, "callback")
+	defer span.End()
+	env := oma.Envelope{ContentType: f.ContentType(), Body: body, Traceparent: tp}
 	if rerr := s.appendTo(r, c, env); rerr != nil {
 		return api.Answer{}, rerr
 	}

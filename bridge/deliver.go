@@ -5,6 +5,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"notifyrelay/telemetry"
 )
 
 // delivered is what one acknowledgement settles: the tags to report to OnSettled
@@ -12,18 +16,28 @@ import (
 type delivered struct {
 	tags     []string
 	enqueued []time.Time
+	traced   []traced // the notifications that carry a trace context
 }
 
-func (d *delivered) add(tag string, enqueued time.Time) {
+// traced is a delivered notification's trace context and when it was queued.
+type traced struct {
+	parent   string
+	enqueued time.Time
+}
+
+func (d *delivered) add(tag, traceparent string, enqueued time.Time) {
 	if tag != "" {
 		d.tags = append(d.tags, tag)
+	}
+	if traceparent != "" {
+		d.traced = append(d.traced, traced{traceparent, enqueued})
 	}
 	d.enqueued = append(d.enqueued, enqueued)
 }
 
 func (d *delivered) addRun(run []pending) {
 	for _, p := range run {
-		d.add(p.env.Tag, p.enqueued)
+		d.add(p.env.Tag, p.env.Traceparent, p.enqueued)
 	}
 }
 
@@ -33,6 +47,7 @@ type acker struct {
 		Ack(ctx context.Context, dest string, seq uint64) error
 	}
 	onSettled func(tag string, delivered bool) // nil: nobody listens
+	tracer    trace.Tracer
 	metrics   *metrics
 	log       zerolog.Logger
 }
@@ -51,6 +66,14 @@ func (a *acker) delivered(ctx context.Context, dest string, seq uint64, d delive
 		a.log.Warn().Err(err).Str("dest", dest).Msg("acknowledging delivered notifications")
 		return
 	}
+	now := time.Now()
 	a.metrics.acks.Inc()
-	a.metrics.deliveredAt(time.Now(), d.enqueued)
+	a.metrics.deliveredAt(now, d.enqueued)
+	for _, t := range d.traced {
+		// One span per notification, from its queueing to the proof of receipt (the
+		// client's ack, the flushed write, the next poll): the channel's share of
+		// the trace that the accept span began.
+		telemetry.Record(a.tracer, "notifyrelay.deliver", trace.SpanKindProducer, t.parent, t.enqueued, now,
+			attribute.String("notifyrelay.dest", dest))
+	}
 }

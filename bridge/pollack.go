@@ -62,7 +62,7 @@ func (t *pollTransport) applyPollAck(ctx context.Context, c *channel, seq uint64
 				break
 			}
 			p := decode(e)
-			done.add(p.env.Tag, p.enqueued)
+			done.add(p.env.Tag, p.env.Traceparent, p.enqueued)
 			last = e.Seq
 		}
 		if es[len(es)-1].Seq > seq {

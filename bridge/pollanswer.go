@@ -60,7 +60,7 @@ func (a *pollAnswer) start(first pending, rest []queue.Entry) {
 func (a *pollAnswer) add(p pending) {
 	a.out = oma.AppendNotificationListItem(a.out, a.f, p.env.Body, a.n)
 	a.n, a.size, a.seq = a.n+1, a.size+len(p.env.Body), p.seq
-	a.delivered.add(p.env.Tag, p.enqueued)
+	a.delivered.add(p.env.Tag, p.env.Traceparent, p.enqueued)
 }
 
 func (a *pollAnswer) Read(p []byte) (int, error) {

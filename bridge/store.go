@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"notifyrelay/config"
 	"notifyrelay/destkind"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // recordPrefix starts every record the bridge keeps in the queue.
@@ -56,6 +58,7 @@ type store struct {
 	onSettled    func(tag string, delivered bool)
 	onGone       func(ctx context.Context, dest string)
 	writeTimeout time.Duration
+	tracer       trace.Tracer // the accept span of callbackURL POSTs
 
 	createMu sync.Mutex // makes "correlator unused → create" atomic
 
@@ -70,7 +73,7 @@ func newStore(o Options, life context.Context, m *metrics, log zerolog.Logger) *
 	return &store{cfg: o.Config.Channels, maxPerUser: o.Config.Limits.MaxChannelsPerUser,
 		base: base, cbBase: normalizeURL(base+"/notifications") + "/", q: o.Queue, hub: newHub(),
 		metrics: m, log: log, onSettled: o.OnSettled, onGone: o.OnChannelGone,
-		writeTimeout: o.Config.Channels.WriteTimeout.D(), life: life,
+		writeTimeout: o.Config.Channels.WriteTimeout.D(), life: life, tracer: telemetry.Or(o.Tracer),
 		stopExp: make(chan struct{})}
 }
 

@@ -14,9 +14,10 @@ import (
 
 // sent is one notification written in acknowledged mode and not yet acknowledged.
 type sent struct {
-	seq      uint64
-	tag      string
-	enqueued time.Time
+	seq         uint64
+	tag         string
+	traceparent string
+	enqueued    time.Time
 }
 
 // Work for the writer, set by kick.
@@ -293,7 +294,7 @@ func (w *wsConn) pumpAck(inflight []sent, cursor uint64) ([]sent, uint64, error)
 				return inflight, cursor, err
 			}
 			cursor = e.Seq
-			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag, enqueued: e.Enqueued})
+			inflight = append(inflight, sent{seq: e.Seq, tag: env.Tag, traceparent: env.Traceparent, enqueued: e.Enqueued})
 		}
 		if err := w.flushHold(); err != nil {
 			return inflight, cursor, err
@@ -314,7 +315,7 @@ func (w *wsConn) applyAcks(inflight []sent) []sent {
 	}
 	var done delivered
 	for _, s := range inflight[:n] {
-		done.add(s.tag, s.enqueued)
+		done.add(s.tag, s.traceparent, s.enqueued)
 	}
 	w.t.acks.delivered(w.t.conns.life, w.ch.dest(), a, done)
 	return append(inflight[:0], inflight[n:]...)

@@ -13,11 +13,13 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"notifyrelay/api"
 	"notifyrelay/config"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // Record key prefixes of the chat state (the durable truth; chatState caches it).
@@ -47,6 +49,7 @@ type chat struct {
 	log      zerolog.Logger
 	channels ChannelLookup // nil: no channels
 	base     string        // {public_url}{base_path}/chat/v1/
+	tracer   trace.Tracer  // the accept span of each change (telemetry)
 
 	mu       sync.RWMutex
 	sessions map[string]*sessionEntry
@@ -80,6 +83,7 @@ type chat struct {
 func newChat(q chatQueue, cfg config.Config, log zerolog.Logger, channels ChannelLookup) *chat {
 	life, end := context.WithCancel(context.Background())
 	return &chat{life: life, end: end, q: q, cfg: cfg, log: log, channels: channels, base: cfg.Public() + cfg.BasePath + "/chat/v1/",
+		tracer:   telemetry.Or(nil),
 		sessions: map[string]*sessionEntry{}, created: map[string]int{}, subs: map[string]*subscription{},
 		byUser: map[string][]*subscription{}, trackers: map[string]*tracker{},
 		idem: newIdemGate(storeOf(q), cfg.Delivery.IdempotencyWindow.D())}

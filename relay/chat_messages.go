@@ -14,9 +14,10 @@ import (
 // change is a parsed session data change: the document and, for an attached icon,
 // the image.
 type change struct {
-	data      oma.ChatSessionData
-	image     []byte
-	imageType string
+	data        oma.ChatSessionData
+	image       []byte
+	imageType   string
+	traceparent string // the accept span's, queued with the change's notifications
 }
 
 // postSessionData: POST …/group/{sessionId}/messages with chatSessionData. The
@@ -39,6 +40,9 @@ func (c *chat) postSessionData(req *api.Request) (api.Answer, *oma.RequestError)
 	if e != nil {
 		return api.Answer{}, e
 	}
+	span, tp := api.AcceptSpan(c.tracer, req.RequestCtx, "chat")
+	defer span.End()
+	ch.traceparent = tp
 	return c.applyChange(req, sessionID, ch, key)
 }
 
@@ -186,7 +190,7 @@ func (c *chat) notify(s *session, me int, ch change, msgID string, w *queue.Writ
 	track := c.cfg.Chat.StatusNotification != "applied"
 	var t *tracker
 	if track {
-		t = &tracker{rec: changeRecord{Session: s.ID, Changer: s.Participants[me].Address, Msg: msgID}}
+		t = &tracker{rec: changeRecord{Session: s.ID, Changer: s.Participants[me].Address, Msg: msgID, Traceparent: ch.traceparent}}
 	}
 	at := now()
 	n := oma.ChatSessionDataNotification{SenderAddress: s.Participants[me].Address,
@@ -211,11 +215,11 @@ func (c *chat) notify(s *session, me int, ch change, msgID string, w *queue.Writ
 				}
 				first = false
 			}
-			w.Entries = append(w.Entries, c.n1Entry(&n, sub, msgID, len(w.Entries), t))
+			w.Entries = append(w.Entries, c.n1Entry(&n, sub, msgID, len(w.Entries), t, ch.traceparent))
 		}
 	}
 	if t == nil || len(w.Entries) == 0 {
-		w.Entries = append(w.Entries, c.n2Entries(s.ID, s.Participants[me].Address, msgID, nil)...)
+		w.Entries = append(w.Entries, c.n2Entries(s.ID, s.Participants[me].Address, msgID, nil, ch.traceparent)...)
 		return nil
 	}
 	t.outcome = make([]int8, len(t.rec.Owner))
@@ -239,16 +243,16 @@ func (c *chat) receiverLinks(n *oma.ChatSessionDataNotification, links []oma.Lin
 
 // n1Entry renders one N1 for sub straight into its queue entry. Its id doubles as
 // the tag that Settled reports back (delivered mode).
-func (c *chat) n1Entry(n *oma.ChatSessionDataNotification, sub *subscription, msgID string, k int, t *tracker) queue.Entry {
+func (c *chat) n1Entry(n *oma.ChatSessionDataNotification, sub *subscription, msgID string, k int, t *tracker, tp string) queue.Entry {
 	n.CallbackData = sub.CallbackData
 	f := sub.format()
 	id := msgID + "." + strconv.Itoa(k)
-	env := oma.Envelope{ContentType: f.ContentType()}
+	env := oma.Envelope{ContentType: f.ContentType(), Traceparent: tp}
 	if t != nil {
 		env.Tag = id
 		t.rec.Owner = append(t.rec.Owner, len(t.rec.Receivers)-1)
 	}
-	b := make([]byte, 0, 16+len(env.ContentType)+len(id)+n.SizeHint())
+	b := make([]byte, 0, 16+len(env.ContentType)+len(id)+len(tp)+n.SizeHint())
 	b = n.AppendTo(env.AppendHeader(b), f)
 	return queue.Entry{ID: id, Dest: sub.Dest, Data: b}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"notifyrelay/telemetry"
 	"strconv"
 	"time"
 
@@ -135,11 +134,7 @@ func validMediaType(ct string) bool {
 
 func (o *operatorAPI) checker(r *api.Request) *checker {
 	c := &checker{ctx: r, allowPrivate: o.cfg.Delivery.AllowPrivateTargets, seen: map[string]error{}}
-	parent := ""
-	if tp := string(r.Request.Header.Peek("traceparent")); oma.ValidTraceparent(tp) {
-		parent = tp
-	}
-	c.span, c.traceparent = telemetry.Start(o.tracer, "notifyrelay.accept", trace.SpanKindServer, parent)
+	c.span, c.traceparent = api.AcceptSpan(o.tracer, r.RequestCtx, "relay")
 	return c
 }
 

@@ -58,6 +58,7 @@ type Relay struct {
 func New(o Options) (*Relay, error) {
 	log := o.Log.With().Str("component", "relay").Logger()
 	c := newChat(o.Queue, o.Config, log, o.Channels)
+	c.tracer = telemetry.Or(o.Tracer)
 	if o.Controls != nil {
 		c.destGone = o.Controls.Forget
 	}

@@ -33,6 +33,8 @@ type changeRecord struct {
 	Receivers []string `json:"r"`           // participants that had a subscription
 	Owner     []int    `json:"o"`           // N1 k → index in Receivers
 	Outcome   []int8   `json:"x,omitempty"` // N1 k → n1Pending, n1Delivered or n1Dead
+	// Traceparent is the change's accept span, for the N2 sent later.
+	Traceparent string `json:"t,omitempty"`
 }
 
 // tracker follows one change's N1s in memory.
@@ -157,7 +159,7 @@ func (c *chat) finish(ctx context.Context, t *tracker) {
 	t.done = true
 	t.mu.Unlock()
 	c.destMu.RLock()
-	w := queue.Write{Entries: c.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached())}
+	w := queue.Write{Entries: c.n2Entries(t.rec.Session, t.rec.Changer, t.rec.Msg, t.unreached(), t.rec.Traceparent)}
 	w.Records = append(w.Records, queue.Record{Key: []byte(keyChange + t.rec.Msg)})
 	wait := c.q.Enqueue(ctx, w)
 	c.destMu.RUnlock()
@@ -191,7 +193,7 @@ func (t *tracker) unreached() []string {
 
 // n2Entries renders N2 for every active subscription of the changer: Succeeded, or
 // Failed with one Participant link per participant not reached.
-func (c *chat) n2Entries(sessionID, changer, msgID string, unreached []string) []queue.Entry {
+func (c *chat) n2Entries(sessionID, changer, msgID string, unreached []string, tp string) []queue.Entry {
 	esc := api.EscapeID(changer)
 	g := c.groupURL(esc, sessionID)
 	n := oma.ChatSessionDataStatusNotification{Status: oma.StatusSucceeded, Links: []oma.Link{
@@ -211,7 +213,7 @@ func (c *chat) n2Entries(sessionID, changer, msgID string, unreached []string) [
 		}
 		n.CallbackData = sub.CallbackData
 		f := sub.format()
-		env := oma.Envelope{ContentType: f.ContentType(), Body: n.Marshal(f)}
+		env := oma.Envelope{ContentType: f.ContentType(), Body: n.Marshal(f), Traceparent: tp}
 		out = append(out, queue.Entry{ID: msgID + ".s" + strconv.Itoa(i), Dest: sub.Dest, Data: env.Marshal()})
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -85,4 +86,16 @@ func Start(tr trace.Tracer, name string, kind trace.SpanKind, parent string, att
 	out := propagation.MapCarrier{}
 	w3c.Inject(ctx, out)
 	return span, out["traceparent"]
+}
+
+// Record adds a finished span named name, from start to end, under the W3C
+// traceparent parent. It does nothing when traces are off or parent is "": a
+// span recorded after the fact only makes sense inside the notification's trace.
+func Record(tr trace.Tracer, name string, kind trace.SpanKind, parent string, start, end time.Time, attrs ...attribute.KeyValue) {
+	if _, off := tr.(noop.Tracer); off || parent == "" {
+		return
+	}
+	ctx := w3c.Extract(context.Background(), propagation.MapCarrier{"traceparent": parent})
+	_, span := tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	span.End(trace.WithTimestamp(end))
 }

@@ -3,8 +3,10 @@ package telemetry
 import (
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -31,5 +33,26 @@ func TestStartOnContinuesTheTrace(t *testing.T) {
 	f := strings.Split(got, "-")
 	if len(f) != 4 || f[1] != "4bf92f3577b34da6a3ce929d0e0e4736" || f[2] == "00f067aa0ba902b7" || f[2] != span.SpanContext().SpanID().String() {
 		t.Fatalf("on: traceparent %q for span %s", got, span.SpanContext().SpanID())
+	}
+}
+
+// Record adds a finished span with the given times inside the parent's trace, and
+// nothing without a parent.
+func TestRecord(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(t.Context())
+	start := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	Record(tp.Tracer("t"), "s", trace.SpanKindProducer, parent, start, start.Add(time.Second))
+	Record(tp.Tracer("t"), "s", trace.SpanKindProducer, "", start, start.Add(time.Second))
+	Record(noop.NewTracerProvider().Tracer("t"), "s", trace.SpanKindProducer, parent, start, start.Add(time.Second))
+	ended := rec.Ended()
+	if len(ended) != 1 {
+		t.Fatalf("%d spans recorded, want 1 (the one with a parent, traces on)", len(ended))
+	}
+	s := ended[0]
+	if s.Parent().SpanID().String() != "00f067aa0ba902b7" || s.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" ||
+		!s.StartTime().Equal(start) || !s.EndTime().Equal(start.Add(time.Second)) {
+		t.Fatalf("span: parent %s trace %s from %v to %v", s.Parent().SpanID(), s.SpanContext().TraceID(), s.StartTime(), s.EndTime())
 	}
 }

@@ -22,7 +22,7 @@ func (d *Workers) park(dest string) (parked, probe bool) {
 	now := time.Now()
 	held, until, probe := d.ctl.hold(dest, now)
 	if !held && !probe {
-		if wait := d.ctl.waitFor(dest, now); wait > 0 {
+		if wait := d.ctl.PaceWait(dest, now); wait > 0 {
 			held, until = true, now.Add(wait)
 		}
 	}

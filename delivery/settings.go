@@ -183,9 +183,9 @@ func (c *Controls) bucketLocked(dest string, now time.Time) (*bucket, float64) {
 	return b, rate
 }
 
-// waitFor is how long dest must wait for its next attempt under its rate limit
+// PaceWait is how long dest must wait for its next attempt under its rate limit
 // (0: it may go now). It takes nothing.
-func (c *Controls) waitFor(dest string, now time.Time) time.Duration {
+func (c *Controls) PaceWait(dest string, now time.Time) time.Duration {
 	if !c.limited(dest) {
 		return 0
 	}

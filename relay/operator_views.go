@@ -183,6 +183,11 @@ func (o *operatorAPI) destinationView(ctx context.Context, s queue.DestStats, no
 		State: destState(s, now), Paused: o.ctl.Paused(s.Dest)}
 	if v.Paused {
 		v.State = "paused"
+	} else if wait := o.ctl.PaceWait(s.Dest, now); wait > 0 && s.Depth > 0 && v.State != "retrying" {
+		// Its lease is parked until the rate limit allows the next attempt.
+		v.State = "pacing"
+		due := now.Add(wait).UTC()
+		v.NextAttemptAt = &due
 	}
 	set, lim := o.ctl.SettingsOf(s.Dest)
 	if lim.Rate > 0 {
@@ -251,8 +256,8 @@ func (o *operatorAPI) knownDest(ctx context.Context, dest string) bool {
 	return ok
 }
 
-// destState: "paused" (set by the caller), "delivering" (a worker holds it), "retrying" (waiting for the next
-// attempt after a failure) or "ready" (due, waiting for a free worker).
+// destState: "paused" and "pacing" (set by the caller), "delivering" (a worker holds it), "retrying"
+// (waiting for the next attempt after a failure) or "ready" (due, waiting for a free worker).
 func destState(s queue.DestStats, now time.Time) string {
 	switch {
 	case s.Leased:

@@ -131,3 +131,32 @@ func TestRateLimit429LowersPace(t *testing.T) {
 		t.Fatalf("5 notifications after three 429s arrived within %v, want the pace lowered", took)
 	}
 }
+
+// A destination waiting for its rate limit's next slot is listed as pacing, with
+// the time of that slot.
+func TestRateLimitedDestinationListedAsPacing(t *testing.T) {
+	rc := whListen(t, nil)
+	a := whStart(t, func(c *config.Config) { c.Delivery.RateLimit = config.RateLimit{Rate: 0.2, Burst: 1} })
+	item := whItem{NotifyURL: rc.URL("/p"), ContentType: "application/json", Body: `{}`}
+	whBatch(t, a, []whItem{item, item, item})
+	whWait(t, 10*time.Second, "the first delivery", func() bool { return len(rc.delivered("/p")) == 1 })
+	var state string
+	var next *time.Time
+	whWait(t, 10*time.Second, "the destination listed as pacing", func() bool {
+		_, _, b := whDo(t, http.MethodGet, apptest.URL(a)+"/relay/v1/destinations", whOperator, "", nil)
+		var out struct {
+			Destinations []struct {
+				State         string
+				NextAttemptAt *time.Time
+			}
+		}
+		if err := json.Unmarshal(b, &out); err != nil || len(out.Destinations) != 1 {
+			t.Fatalf("destinations %s: %v (one with two notifications queued)", b, err)
+		}
+		state, next = out.Destinations[0].State, out.Destinations[0].NextAttemptAt
+		return state == "pacing"
+	})
+	if next == nil || next.Before(time.Now().Add(-time.Second)) || next.After(time.Now().Add(5*time.Second)) {
+		t.Fatalf("pacing until %v, want within the next 5 s (0.2/s)", next)
+	}
+}

@@ -199,3 +199,24 @@ func grepLines(text, word string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// While the breaker holds a destination paused, it is probed once per
+// probe_interval, not at the retry backoff's pace.
+func TestBreakerProbesAreSpaced(t *testing.T) {
+	rc := whListen(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) { w.WriteHeader(http.StatusServiceUnavailable) })
+	const interval = 300 * time.Millisecond
+	a := whStart(t, func(c *config.Config) {
+		c.Delivery.Breaker = config.Breaker{Failures: 2, ProbeInterval: config.Duration(interval)}
+	})
+	whPostDest(t, a, rc.URL("/down"), `{"n":1}`)
+	whWait(t, 20*time.Second, "two failures and three probes", func() bool { return len(rc.requests()) >= 5 })
+	var at []time.Time
+	for _, r := range rc.requests() {
+		at = append(at, r.At)
+	}
+	for i := 3; i < 5; i++ { // the probes after the first: each one interval after the one before
+		if gap := at[i].Sub(at[i-1]); gap < interval-20*time.Millisecond {
+			t.Fatalf("probe %d came %v after the one before, want at least %v (arrivals %v)", i-1, gap, interval, at)
+		}
+	}
+}

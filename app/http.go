@@ -131,7 +131,14 @@ func (a *App) route(ctx *fasthttp.RequestCtx) {
 		a.console.Serve(ctx)
 		return
 	}
-	if !a.stripBase(ctx) || !a.router.Serve(ctx) {
+	if !a.stripBase(ctx) {
+		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
+		return
+	}
+	if a.cors(ctx, string(ctx.Path())) {
+		return
+	}
+	if !a.router.Serve(ctx) {
 		api.Fail(ctx, oma.NotFound(api.RequestPath(ctx)))
 	}
 }

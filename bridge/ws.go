@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,20 +138,7 @@ func (t *wsTransport) window(ctx *fasthttp.RequestCtx) (int, *oma.RequestError) 
 
 // originAllowed: no Origin (not a browser), public_url's own origin, or a listed one.
 func (t *wsTransport) originAllowed(origin string) bool {
-	if origin == "" {
-		return true
-	}
-	o := normalizeURL(origin)
-	pub, err := url.Parse(t.public)
-	if err == nil && o == strings.ToLower(pub.Scheme+"://"+pub.Host) {
-		return true
-	}
-	for _, a := range t.cfg.AllowedOrigins {
-		if a == "*" || normalizeURL(a) == o {
-			return true
-		}
-	}
-	return false
+	return api.OriginAllowed(origin, t.public, t.cfg.AllowedOrigins)
 }
 
 // wsConn is one channel WebSocket: the hijack goroutine reads (serve); a writer

@@ -86,6 +86,9 @@ func (c *contract) check(ctx *fasthttp.RequestCtx) {
 
 // due counts the exchange's kind and says whether it is still to be checked.
 func (c *contract) due(ctx *fasthttp.RequestCtx, status int) bool {
+	if ctx.IsOptions() && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0 {
+		return false // a CORS preflight: the browser's, not an operation of the API
+	}
 	segs := strings.Split(string(ctx.Path()), "/")
 	if len(segs) > 4 {
 		segs = segs[:4]

@@ -70,9 +70,12 @@ type App struct {
 	flushTraces func(context.Context) error // the tracer's shutdown (telemetry)
 	activeOnce  sync.Once
 	active      prometheus.Gauge
-	openAPI     []byte // /openapi.json
-	console     *console.Handler
-	observe     func(ctx *fasthttp.RequestCtx) // see Observe
+	// warnedHolder is the active node last warned about (checkPublic); only the
+	// standby's start and then its takeover loop use it.
+	warnedHolder string
+	openAPI      []byte // /openapi.json
+	console      *console.Handler
+	observe      func(ctx *fasthttp.RequestCtx) // see Observe
 }
 
 // Observe makes every answered request pass through fn before its body is

@@ -71,7 +71,7 @@ func openEngine(cfg config.Config, log zerolog.Logger, h queueHooks) (countedEng
 	if cfg.Queue.Engine == "jetstream" {
 		j := cfg.Queue.JetStream
 		o := queue.JetStreamOptions{URLs: j.URLs, Replicas: j.Replicas, Prefix: j.Prefix,
-			LockTTL: j.LockTTL.D(), Advertise: j.Advertise, MaxBatchMsgs: j.MaxBatchMsgs, CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+			LockTTL: j.LockTTL.D(), Advertise: j.Advertise, Meta: cfg.Public(), MaxBatchMsgs: j.MaxBatchMsgs, CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
 			OnCommit: h.onCommit, OnCheckpoint: h.onCheckpoint, LockWait: -1}
 		return queue.OpenJetStream(o, log)
 	}

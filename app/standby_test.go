@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
 
 	"notifyrelay/app"
 	"notifyrelay/app/apptest"
@@ -321,5 +323,43 @@ func TestStandbyDoesNotForwardToItself(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "SVC0001") {
 		t.Fatalf("got %d (Retry-After %q) %s; want 503 SVC0001 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
+
+// A standby whose public_url is not the active node's says so in its log: URLs
+// handed out by one node would not be recognised by the other.
+func TestStandbyWarnsOnAnotherPublicURL(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	prefix := natstest.Prefix()
+	active := jetStreamNode(t, c.URLs, 1, prefix)
+	active.PublicURL = "https://relay.example"
+	apptest.StartConfig(t, active)
+	standby := jetStreamNode(t, c.URLs, 1, prefix)
+	standby.PublicURL = "https://node-b.example"
+	out := &apptest.Output{}
+	b, err := app.New(standby, zerolog.New(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	waitFor(t, "the standby's warning", func() bool {
+		return strings.Contains(out.String(), `"active_public_url":"https://relay.example"`)
+	})
+	same := jetStreamNode(t, c.URLs, 1, prefix)
+	same.PublicURL = "https://relay.example"
+	quiet := &apptest.Output{}
+	s, err := app.New(same, zerolog.New(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if strings.Contains(quiet.String(), "active_public_url") {
+		t.Fatalf("a standby with the same public_url warned: %s", quiet.String())
 	}
 }

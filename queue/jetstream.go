@@ -59,6 +59,10 @@ type JetStreamOptions struct {
 	// Advertise is the address other nodes reach this one at, kept in the lock so
 	// that a standby node can forward to the holder.
 	Advertise string
+	// Meta is opaque to the queue, kept in the lock beside Advertise: what a
+	// standby needs to know of the holder (the server keeps its public URL there,
+	// which every node of a prefix must share).
+	Meta string
 	// MaxBatchMsgs is the most messages (keys) one commit may write, at most the
 	// NATS servers' jetstream limits.batch.max_msgs (default 1000, as theirs). A
 	// write needing more fails with ErrEntryTooBig.

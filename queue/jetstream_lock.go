@@ -32,6 +32,7 @@ type HeldError struct {
 	Prefix string
 	Who    string // host, pid and connection of the holder
 	Addr   string // the holder's advertised address (JetStreamOptions.Advertise)
+	Meta   string // the holder's JetStreamOptions.Meta
 }
 
 func (e *HeldError) Error() string {
@@ -44,6 +45,7 @@ func (e *HeldError) Unwrap() error { return ErrLocked }
 type lockValue struct {
 	Who  string `json:"who"`
 	Addr string `json:"addr,omitempty"`
+	Meta string `json:"meta,omitempty"`
 }
 
 type jsLock struct {
@@ -71,7 +73,7 @@ func acquireLock(js jetstream.JetStream, o JetStreamOptions, log zerolog.Logger)
 		return nil, fmt.Errorf("queue: jetstream lock bucket: %w", err)
 	}
 	host, _ := os.Hostname()
-	v, _ := json.Marshal(lockValue{Who: fmt.Sprintf("%s pid %d %s", host, os.Getpid(), nats.NewInbox()), Addr: o.Advertise})
+	v, _ := json.Marshal(lockValue{Who: fmt.Sprintf("%s pid %d %s", host, os.Getpid(), nats.NewInbox()), Addr: o.Advertise, Meta: o.Meta})
 	l := &jsLock{kv: kv, value: v, ttl: o.LockTTL, log: log, stop: make(chan struct{}), lost: make(chan struct{})}
 	deadline := time.Now().Add(o.LockWait)
 	for {
@@ -101,7 +103,7 @@ func (l *jsLock) held(prefix string) *HeldError {
 	if kve, err := l.kv.Get(ctx, "owner"); err == nil {
 		var v lockValue
 		if json.Unmarshal(kve.Value(), &v) == nil {
-			e.Who, e.Addr = v.Who, v.Addr
+			e.Who, e.Addr, e.Meta = v.Who, v.Addr, v.Meta
 		}
 	}
 	return e

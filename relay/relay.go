@@ -54,16 +54,13 @@ type Relay struct {
 	ops  *operatorAPI
 }
 
-// New builds the relay, loading the chat state from the queue's records.
+// New builds the relay; Start loads its chat state.
 func New(o Options) (*Relay, error) {
 	log := o.Log.With().Str("component", "relay").Logger()
 	c := newChat(o.Queue, o.Config, log, o.Channels)
 	c.tracer = telemetry.Or(o.Tracer)
 	if o.Controls != nil {
 		c.destGone = o.Controls.Forget
-	}
-	if err := c.load(c.life); err != nil {
-		return nil, err
 	}
 	ops := &operatorAPI{tracer: telemetry.Or(o.Tracer), q: o.Queue, auth: o.Auth, cfg: o.Config, book: o.Book, ctl: o.Controls, subs: c.Target,
 		idem: newIdemGate(o.Queue, o.Config.Delivery.IdempotencyWindow.D())}
@@ -76,8 +73,10 @@ func (r *Relay) Routes(rt *api.Router) {
 	r.ops.routes(rt)
 }
 
-// Start does nothing: the relay has no background work of its own.
-func (r *Relay) Start(context.Context) error { return nil }
+// Start loads the chat state (sessions, subscriptions, pending N2s) from the
+// queue's records; the relay has no background work of its own. It runs before
+// delivery and the bridge start, which ask the chat about subscriptions.
+func (r *Relay) Start(context.Context) error { return r.chat.load(r.chat.life) }
 
 // Stop waits for the N2 appends still waiting for their commit (the queue, still
 // open, answers them), then ends the chat's lifetime. Call it after whatever

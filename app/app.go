@@ -70,6 +70,7 @@ type App struct {
 	flushTraces func(context.Context) error // the tracer's shutdown (telemetry)
 	activeOnce  sync.Once
 	active      prometheus.Gauge
+	fwdToken    string // accepted in forwarding prefaces (forwarded.go); "" on Badger
 	// warnedHolder is the active node last warned about (checkPublic); only the
 	// standby's start and then its takeover loop use it.
 	warnedHolder string
@@ -161,7 +162,10 @@ func (a *App) listen() error {
 	}
 	// Connections count the bytes written, so that a long poll can tell when the
 	// client's TCP stack has its answer (bridge.WaitReceived).
-	a.ln = bridge.CountingListener(limitPerIP(ln, a.cfg.Limits.MaxConnsPerIP))
+	if a.cfg.Queue.Engine == "jetstream" {
+		a.fwdToken = newForwardToken() // standbys may forward clients to this node
+	}
+	a.ln = bridge.CountingListener(limitPerIP(ln, a.cfg.Limits.MaxConnsPerIP, a.fwdToken))
 	if a.cfg.PublicURL == "" {
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
 		if a.cfg.Queue.Engine == "jetstream" {
@@ -184,7 +188,8 @@ func (a *App) listen() error {
 // openEngine opens the queue engine. A JetStream prefix held by another node
 // fails at once with a *queue.HeldError: this node becomes a standby.
 func (a *App) openEngine() (countedEngine, error) {
-	return openEngine(a.cfg, a.log.With().Str("component", "queue").Logger(), a.queueMetrics())
+	meta := lockMeta{Public: a.cfg.Public(), Token: a.fwdToken}.encode()
+	return openEngine(a.cfg, a.log.With().Str("component", "queue").Logger(), a.queueMetrics(), meta)
 }
 
 func (a *App) open(engine countedEngine) error {

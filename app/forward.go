@@ -30,6 +30,7 @@ type switchListener struct {
 	serving bool
 	closed  bool
 	target  string // active node's address; "" answers 503
+	token   string // its forwarding token (forwarded.go); "": no preface
 	open    map[net.Conn]struct{}
 }
 
@@ -41,10 +42,11 @@ func newSwitchListener(ln net.Listener, log zerolog.Logger) *switchListener {
 	return s
 }
 
-// setTarget points forwarding at the active node's address ("" while none is known).
-func (s *switchListener) setTarget(addr string) {
+// setTarget points forwarding at the active node's address ("" while none is
+// known), with the token its listener accepts in prefaces.
+func (s *switchListener) setTarget(addr, token string) {
 	s.mu.Lock()
-	s.target = addr
+	s.target, s.token = addr, token
 	s.mu.Unlock()
 }
 
@@ -108,7 +110,7 @@ func (s *switchListener) acceptLoop() {
 
 func (s *switchListener) dispatch(c net.Conn) {
 	s.mu.Lock()
-	serving, target := s.serving, s.target
+	serving, target, token := s.serving, s.target, s.token
 	if !serving && s.open != nil {
 		s.open[c] = struct{}{}
 	}
@@ -125,7 +127,7 @@ func (s *switchListener) dispatch(c net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer s.forget(c)
-		forward(c, target, s.track)
+		forward(c, target, token, s.track)
 	}()
 }
 
@@ -153,10 +155,10 @@ func (s *switchListener) forget(conns ...net.Conn) {
 }
 
 // forward copies c to and from a new connection to target (handed to track)
-// until either side ends. Without a target, or when it cannot be reached, the
-// client gets a 503 (OMA SVC0001) with Retry-After: the active node is being
-// replaced.
-func forward(c net.Conn, target string, track func(net.Conn)) {
+// until either side ends, after a preface naming c's client when the target gave
+// a token. Without a target, or when it cannot be reached, the client gets a 503
+// (OMA SVC0001) with Retry-After: the active node is being replaced.
+func forward(c net.Conn, target, token string, track func(net.Conn)) {
 	var up net.Conn
 	err := errors.New("no active node")
 	if target != "" {
@@ -168,6 +170,11 @@ func forward(c net.Conn, target string, track func(net.Conn)) {
 	}
 	track(up)
 	defer up.Close()
+	if token != "" {
+		if _, err := up.Write(preface(token, c.RemoteAddr())); err != nil {
+			return
+		}
+	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)

@@ -16,6 +16,10 @@ import (
 	"notifyrelay/oma"
 )
 
+// readTimeout bounds reading one request (fasthttp's ReadTimeout); perIPConn
+// sets it again after looking for a preface.
+const readTimeout = 60 * time.Second
+
 func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            h,
@@ -27,7 +31,7 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		// Keep multipart bodies as bytes: the chat API parses them itself, leniently
 		// (the seed's multipart example is not one fasthttp's form parser reads).
 		DisablePreParseMultipartForm: true,
-		ReadTimeout:                  60 * time.Second,
+		ReadTimeout:                  readTimeout,
 		WriteTimeout:                 60 * time.Second,
 		IdleTimeout:                  120 * time.Second,
 		ErrorHandler:                 a.handleServerError,

@@ -67,11 +67,11 @@ type countedEngine interface {
 
 // openEngine opens the engine of queue.engine: Badger in data_dir, or a JetStream
 // stream; a JetStream prefix another node holds fails at once (*queue.HeldError).
-func openEngine(cfg config.Config, log zerolog.Logger, h queueHooks) (countedEngine, error) {
+func openEngine(cfg config.Config, log zerolog.Logger, h queueHooks, meta string) (countedEngine, error) {
 	if cfg.Queue.Engine == "jetstream" {
 		j := cfg.Queue.JetStream
 		o := queue.JetStreamOptions{URLs: j.URLs, Replicas: j.Replicas, Prefix: j.Prefix,
-			LockTTL: j.LockTTL.D(), Advertise: j.Advertise, Meta: cfg.Public(), MaxBatchMsgs: j.MaxBatchMsgs, CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
+			LockTTL: j.LockTTL.D(), Advertise: j.Advertise, Meta: meta, MaxBatchMsgs: j.MaxBatchMsgs, CheckpointInterval: cfg.Queue.CheckpointInterval.D(),
 			OnCommit: h.onCommit, OnCheckpoint: h.onCheckpoint, LockWait: -1}
 		return queue.OpenJetStream(o, log)
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -14,18 +15,27 @@ import (
 // (limits.max_conns_per_ip) with a 429 requestError. It sits under the bridge's
 // CountingListener, and its connections keep the socket reachable (SyscallConn),
 // so that a long poll can still tell what the client received.
+//
+// With a forwarding token (several nodes on JetStream), a connection that starts
+// with a standby's preface (forwarded.go) counts under the client's address
+// instead of the standby's; one over the limit is kept until its first bytes show
+// whether it is forwarded, at most prefaceWait.
 type perIPListener struct {
 	net.Listener
-	max  int
-	mu   sync.Mutex
-	open map[string]int
+	max   int    // 0: no limit
+	token string // this node's forwarding token; "": no preface is looked for
+	mu    sync.Mutex
+	open  map[string]int
 }
 
-func limitPerIP(ln net.Listener, max int) net.Listener {
-	if max <= 0 {
+// prefaceWait is how long a connection over the limit has to show a preface.
+const prefaceWait = 2 * time.Second
+
+func limitPerIP(ln net.Listener, max int, token string) net.Listener {
+	if max <= 0 && token == "" {
 		return ln
 	}
-	return &perIPListener{Listener: ln, max: max, open: map[string]int{}}
+	return &perIPListener{Listener: ln, max: max, token: token, open: map[string]int{}}
 }
 
 func (l *perIPListener) Accept() (net.Conn, error) {
@@ -35,8 +45,9 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := ipOf(c.RemoteAddr())
-		if l.take(ip) {
-			return &perIPConn{Conn: c, l: l, ip: ip}, nil
+		counted := l.take(ip)
+		if counted || l.token != "" {
+			return &perIPConn{Conn: c, l: l, ip: ip, counted: counted, claimed: l.token == ""}, nil
 		}
 		refuse(c)
 	}
@@ -45,7 +56,7 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 func (l *perIPListener) take(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[ip] >= l.max {
+	if l.max > 0 && l.open[ip] >= l.max {
 		return false
 	}
 	l.open[ip]++
@@ -87,13 +98,94 @@ func ipOf(a net.Addr) string {
 
 type perIPConn struct {
 	net.Conn
-	l    *perIPListener
-	ip   string
-	once sync.Once
+	l       *perIPListener
+	ip      string
+	counted bool     // holds one of ip's slots
+	claimed bool     // the start was read for a preface (or none is looked for)
+	remote  net.Addr // the forwarded client's address
+	rest    []byte   // read while looking for the preface, not yet returned
+	restErr error    // the error that came with rest
+	closed  bool
+	mu      sync.Mutex // guards counted, closed, ip and remote against Close and RemoteAddr
+	once    sync.Once
+}
+
+// Read looks for a standby's preface first (claim); fasthttp's serving goroutine
+// is the only reader until the connection is hijacked, after its first request.
+func (c *perIPConn) Read(p []byte) (int, error) {
+	if !c.claimed {
+		c.claimed = true
+		if err := c.claim(); err != nil {
+			return 0, err
+		}
+	}
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		return n, nil
+	}
+	if c.restErr != nil {
+		return 0, c.restErr
+	}
+	return c.Conn.Read(p)
+}
+
+// claim reads the preface, if any: a forwarded client then counts under its own
+// address. A connection that is still over the limit is refused.
+func (c *perIPConn) claim() error {
+	if !c.counted {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(prefaceWait))
+	}
+	client, rest, err := readPreface(c.Conn, c.l.token)
+	if errors.Is(err, errBadPreface) {
+		c.Conn.Close()
+		return err
+	}
+	c.rest, c.restErr = rest, err
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	if client != nil {
+		if c.counted {
+			c.l.give(c.ip)
+		}
+		c.ip, c.remote = ipOf(client), client
+		c.counted = c.l.take(c.ip)
+	}
+	counted := c.counted
+	c.mu.Unlock()
+	if !counted {
+		refuse(c.Conn)
+		return errTooManyConns
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(readTimeout))
+	return nil
+}
+
+var errTooManyConns = errors.New("limits.max_conns_per_ip reached")
+
+// RemoteAddr is the client's: the forwarded one's when a standby said so.
+func (c *perIPConn) RemoteAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
 }
 
 func (c *perIPConn) Close() error {
-	c.once.Do(func() { c.l.give(c.ip) })
+	c.once.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.closed = true
+		if c.counted {
+			c.counted = false
+			c.l.give(c.ip)
+		}
+	})
 	return c.Conn.Close()
 }
 

@@ -40,24 +40,25 @@ func (a *App) standby(ctx context.Context, held *queue.HeldError) {
 // retarget forwards to the holder's address, unless that is this node's own
 // (a lock left by this node's previous run): then clients get 503 until it expires.
 func (a *App) retarget(sw *switchListener, held *queue.HeldError) {
-	a.checkPublic(held)
+	meta := decodeLockMeta(held.Meta)
+	a.checkPublic(held, meta.Public)
 	addr := held.Addr
 	if addr == a.cfg.Queue.JetStream.Advertise {
 		addr = ""
 	}
-	sw.setTarget(addr)
+	sw.setTarget(addr, meta.Token)
 }
 
 // checkPublic warns, once per holder, when the active node's public_url is not
 // this node's: every URL one node hands out (callbackURLs, resourceURLs) must
 // mean the same on all of them, and a chat subscription to a callbackURL is
 // recognised as a channel only under the active node's public_url.
-func (a *App) checkPublic(held *queue.HeldError) {
-	if held.Meta == "" || held.Meta == a.cfg.Public() || held.Who == a.warnedHolder {
+func (a *App) checkPublic(held *queue.HeldError, public string) {
+	if public == "" || public == a.cfg.Public() || held.Who == a.warnedHolder {
 		return
 	}
 	a.warnedHolder = held.Who
-	a.log.Error().Str("public_url", a.cfg.Public()).Str("active_public_url", held.Meta).Str("active", held.Addr).
+	a.log.Error().Str("public_url", a.cfg.Public()).Str("active_public_url", public).Str("active", held.Addr).
 		Msg("this node's public_url differs from the active node's: nodes of one jetstream prefix must share one public_url (the load balancer's)")
 }
 

@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -361,5 +363,50 @@ func TestStandbyWarnsOnAnotherPublicURL(t *testing.T) {
 	s.Stop()
 	if strings.Contains(quiet.String(), "active_public_url") {
 		t.Fatalf("a standby with the same public_url warned: %s", quiet.String())
+	}
+}
+
+// dialFrom connects to addr from the loopback address local (any of 127/8), so
+// that a test can play clients with addresses of their own.
+func dialFrom(t *testing.T, local, addr string) *rawConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{Conn: c, r: bufio.NewReader(c)}
+}
+
+// A standby forwards each client after a preface naming it, so the active node
+// counts limits.max_conns_per_ip per client, not per standby; a preface without
+// the active node's token is refused.
+func TestForwardedClientsCountAsThemselves(t *testing.T) {
+	c := natstest.Start(t, 1, false)
+	prefix := natstest.Prefix()
+	active := jetStreamNode(t, c.URLs, 1, prefix)
+	active.Limits.MaxConnsPerIP = 2
+	a := apptest.StartConfig(t, active)
+	standby := jetStreamNode(t, c.URLs, 1, prefix)
+	standby.Limits.MaxConnsPerIP = 10 // the active node's limit is the one under test
+	b := apptest.StartConfig(t, standby)
+	get := func(c *rawConn) int {
+		t.Helper()
+		c.send(t, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+		return c.response(t).StatusCode
+	}
+	for _, client := range []string{"127.0.0.7", "127.0.0.7", "127.0.0.8", "127.0.0.8"} {
+		if status := get(dialFrom(t, client, b.Addr())); status != 200 {
+			t.Fatalf("client %s through the standby: %d; four forwarded connections, two per client, are within the limit", client, status)
+		}
+	}
+	if status := get(dialFrom(t, "127.0.0.7", b.Addr())); status != 429 {
+		t.Fatalf("a third connection of one client through the standby: %d, want 429 from the active node", status)
+	}
+	forged := dialFrom(t, "127.0.0.9", a.Addr())
+	forged.send(t, "NRFWD 00000000000000000000000000000000 10.1.2.3:4000\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(forged.r, nil); err == nil {
+		t.Fatal("a preface with another token was served")
 	}
 }

@@ -538,8 +538,9 @@ func (d *Workers) drop(dest string) {
 func (d *Workers) sweep(what string, page func() (int, error)) {
 	for {
 		n, err := page()
+		d.m.swept.WithLabelValues(what).Add(float64(n))
 		if err != nil && d.take.Err() == nil {
-			d.log.Warn().Err(err).Msg("sweep " + what)
+			d.log.Warn().Err(err).Str("what", what).Msg("sweep")
 		}
 		if n < 1000 || err != nil {
 			return
@@ -563,11 +564,11 @@ func (d *Workers) sweeper() {
 		case <-d.take.Done():
 			return
 		case now := <-tick.C:
-			d.sweep("delivery records", func() (int, error) { return sweepExpired(d.take, d.q, now, retention, 1000) })
-			d.sweep("idempotency keys", func() (int, error) {
+			d.sweep("delivery", func() (int, error) { return sweepExpired(d.take, d.q, now, retention, 1000) })
+			d.sweep("idempotency", func() (int, error) {
 				return sweepIdempotency(d.take, d.q, now, d.cfg.IdempotencyWindow.D(), 1000)
 			})
-			d.sweep("retained notifications", func() (int, error) { return sweepRetained(d.take, d.q, now, 1000) })
+			d.sweep("retained", func() (int, error) { return sweepRetained(d.take, d.q, now, 1000) })
 		}
 	}
 }

@@ -32,6 +32,7 @@ type deliveryMetrics struct {
 	attempt   *prometheus.HistogramVec // kind: one HTTP attempt
 	endToEnd  *prometheus.HistogramVec // kind: accepted → delivered
 	inFlight  prometheus.Gauge
+	swept     *prometheus.CounterVec // what: records removed by the sweeper
 }
 
 func newDeliveryMetrics(reg prometheus.Registerer, q queue.Stats) *deliveryMetrics {
@@ -56,9 +57,13 @@ func newDeliveryMetrics(reg prometheus.Registerer, q queue.Stats) *deliveryMetri
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "notifyrelay_webhook_in_flight", Help: "Webhook HTTP attempts in flight.",
 		}),
+		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifyrelay_delivery_records_swept_total",
+			Help: "Records the sweeper removed once their time was up: delivery (records of ended deliveries), idempotency (keys), retained (delivered notifications kept for re-delivery).",
+		}, []string{"what"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.delivered, m.retried, m.dead, m.attempt, m.endToEnd, m.inFlight)
+		reg.MustRegister(m.delivered, m.retried, m.dead, m.attempt, m.endToEnd, m.inFlight, m.swept)
 		for prefix, kind := range map[string]string{destkind.SubscriptionPrefix: kindSubscription, destkind.OperatorPrefix: kindOperator} {
 			reg.MustRegister(withWork(q, prefix, kind))
 		}

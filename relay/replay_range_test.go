@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,5 +133,35 @@ func TestRedeliverRetained(t *testing.T) {
 	status, _, b = whDo(t, http.MethodPost, apptest.URL(off)+"/relay/v1/destinations/"+offDest+"/redeliver", whOperator, "", nil)
 	if status != http.StatusAccepted || string(b) != `{"more":false,"redelivered":0}` {
 		t.Fatalf("redeliver with retention off: %d %s", status, b)
+	}
+}
+
+// A retained delivery is forgotten once delivery.retain_delivered has passed: the
+// sweeper removes it and there is nothing left to re-deliver.
+func TestRetainedDeliveriesExpire(t *testing.T) {
+	rc := whListen(t, nil)
+	a := whStart(t, func(c *config.Config) { c.Delivery.RetainDelivered = config.Duration(time.Second) })
+	id, dest := whPostDest(t, a, rc.URL("/r"), `{"n":1}`)
+	whWaitState(t, a, id, "delivered", 10*time.Second)
+	redeliver := func() string {
+		status, _, b := whDo(t, http.MethodPost, apptest.URL(a)+"/relay/v1/destinations/"+dest+"/redeliver", whOperator, "", nil)
+		if status != http.StatusAccepted {
+			t.Fatalf("redeliver: %d %s", status, b)
+		}
+		return string(b)
+	}
+	if got := redeliver(); got != `{"more":false,"redelivered":1}` {
+		t.Fatalf("within retention: %s", got)
+	}
+	whWait(t, 10*time.Second, "the re-delivery", func() bool { return len(rc.requests()) == 2 })
+	start := time.Now()
+	whWait(t, 20*time.Second, "the sweeper to remove both retained deliveries", func() bool {
+		return strings.Contains(metricsText(t, a), `notifyrelay_delivery_records_swept_total{what="retained"} 2`)
+	})
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("removed after %v, before retain_delivered (1 s) had passed", waited)
+	}
+	if got := redeliver(); got != `{"more":false,"redelivered":0}` {
+		t.Fatalf("after retention: %s", got)
 	}
 }

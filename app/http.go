@@ -16,10 +16,6 @@ import (
 	"notifyrelay/oma"
 )
 
-// readTimeout bounds reading one request (fasthttp's ReadTimeout); perIPConn
-// sets it again after looking for a preface.
-const readTimeout = 60 * time.Second
-
 func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            h,
@@ -31,7 +27,7 @@ func (a *App) newServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		// Keep multipart bodies as bytes: the chat API parses them itself, leniently
 		// (the seed's multipart example is not one fasthttp's form parser reads).
 		DisablePreParseMultipartForm: true,
-		ReadTimeout:                  readTimeout,
+		ReadTimeout:                  60 * time.Second,
 		WriteTimeout:                 60 * time.Second,
 		IdleTimeout:                  120 * time.Second,
 		ErrorHandler:                 a.handleServerError,

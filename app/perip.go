@@ -133,7 +133,10 @@ func (c *perIPConn) Read(p []byte) (int, error) {
 // claim reads the preface, if any: a forwarded client then counts under its own
 // address. A connection that is still over the limit is refused.
 func (c *perIPConn) claim() error {
-	if !c.counted {
+	c.mu.Lock()
+	over := !c.counted
+	c.mu.Unlock()
+	if over {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(prefaceWait))
 	}
 	client, rest, err := readPreface(c.Conn, c.l.token)
@@ -160,7 +163,9 @@ func (c *perIPConn) claim() error {
 		refuse(c.Conn)
 		return errTooManyConns
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(readTimeout))
+	if over { // forwarded after all: the reader's own deadlines apply again
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
 	return nil
 }
 

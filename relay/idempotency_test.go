@@ -44,10 +44,10 @@ func TestIdempotencyKey(t *testing.T) {
 	ids := make([]string, 20)
 	for i := range ids {
 		wg.Go(func() {
-			var again string
-			status, ids[i], again = idemPost(t, base, target, "k-1", `{"n":1}`)
-			if status != http.StatusAccepted || again != loc {
-				t.Errorf("repeat: %d Location %q, want 202 %q", status, again, loc)
+			st, id, again := idemPost(t, base, target, "k-1", `{"n":1}`)
+			ids[i] = id
+			if st != http.StatusAccepted || again != loc {
+				t.Errorf("repeat: %d Location %q, want 202 %q", st, again, loc)
 			}
 		})
 	}

@@ -97,6 +97,10 @@ func TestTraceFromProducerToReceiver(t *testing.T) {
 	if deliver.trace != trace || deliver.parent != accept.id || deliver.id != tp[2] {
 		t.Errorf("deliver span %+v: want parent %s (accept) and id %s (the receiver's parent)", deliver, accept.id, tp[2])
 	}
+	waitFor(t, "the commit span", func() bool { return len(col.inTrace(trace, "notifyrelay.commit")) == 1 })
+	if commit := col.inTrace(trace, "notifyrelay.commit")[0]; commit.parent != accept.id {
+		t.Errorf("commit span %+v: want parent %s (accept)", commit, accept.id)
+	}
 }
 
 // inTrace returns the spans of trace named name.
@@ -134,13 +138,15 @@ func TestTraceThroughChatAndChannel(t *testing.T) {
 		t.Fatalf("the poll answered %s, want both notifications", got)
 	}
 	for _, trace := range []string{chatTrace, callbackTrace} {
-		var accept, deliver []span
-		waitFor(t, "the accept and deliver spans of trace "+trace, func() bool {
+		var accept, commit, deliver []span
+		waitFor(t, "the accept, commit and deliver spans of trace "+trace, func() bool {
 			accept, deliver = col.inTrace(trace, "notifyrelay.accept"), col.inTrace(trace, "notifyrelay.deliver")
-			return len(accept) == 1 && len(deliver) == 1
+			commit = col.inTrace(trace, "notifyrelay.commit")
+			return len(accept) == 1 && len(deliver) == 1 && len(commit) == 1
 		})
-		if accept[0].parent != producer || deliver[0].parent != accept[0].id {
-			t.Errorf("trace %s: accept %+v (want parent %s), deliver %+v (want parent the accept span)", trace, accept[0], producer, deliver[0])
+		if accept[0].parent != producer || deliver[0].parent != accept[0].id || commit[0].parent != accept[0].id {
+			t.Errorf("trace %s: accept %+v (want parent %s), commit %+v and deliver %+v (want parent the accept span)",
+				trace, accept[0], producer, commit[0], deliver[0])
 		}
 	}
 }

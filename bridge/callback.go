@@ -10,6 +10,7 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // handleCallback takes one notification POSTed to a callbackURL: no token needed
@@ -67,7 +68,10 @@ func (s *store) appendTo(ctx context.Context, c *channel, env oma.Envelope) *oma
 		return oma.NotFound("callbackURL")
 	}
 	e := queue.Entry{ID: randomHex(16), Dest: c.dest(), Data: env.Marshal()}
-	if _, err := s.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}}); err != nil {
+	end := telemetry.Commit(s.tracer, env.Traceparent)
+	_, err := s.q.Append(ctx, queue.Write{Entries: []queue.Entry{e}})
+	end(err)
+	if err != nil {
 		return oma.Unavailable().Because(fmt.Errorf("queue a notification for channel %s: %w", c.st.ID, err))
 	}
 	return nil

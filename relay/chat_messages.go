@@ -9,6 +9,7 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // change is a parsed session data change: the document and, for an attached icon,
@@ -128,10 +129,13 @@ func (c *chat) applyChange(req *api.Request, sessionID string, ch change, key *i
 	t := c.notify(next, me, ch, msgID, &w)
 	loc := c.groupURL(api.EscapeID(req.User), next.ID) + "/messages/" + msgID
 	w.Records = append(w.Records, key.records(api.Created(loc, nil))...)
+	end := telemetry.Commit(c.tracer, ch.traceparent)
 	wait := entry.enqueue(req, c.q, next, w)
 	entry.mu.Unlock()
 	c.destMu.RUnlock()
-	if err := wait(); err != nil {
+	err := wait()
+	end(err)
+	if err != nil {
 		c.untrack(t)
 		return api.Answer{}, oma.Unavailable().Because(err)
 	}

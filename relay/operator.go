@@ -19,6 +19,7 @@ import (
 	"notifyrelay/delivery"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
+	"notifyrelay/telemetry"
 )
 
 // Bounds of the operator API's inputs.
@@ -138,6 +139,14 @@ func (o *operatorAPI) checker(r *api.Request) *checker {
 	return c
 }
 
+// commit is queueAll inside the request's commit span.
+func (o *operatorAPI) commit(ctx context.Context, c *checker, items []accepted, extra ...queue.Record) error {
+	end := telemetry.Commit(o.tracer, c.traceparent)
+	err := o.queueAll(ctx, items, extra...)
+	end(err)
+	return err
+}
+
 // queueAll makes every item durable in one Append, with extra records: all or none.
 func (o *operatorAPI) queueAll(ctx context.Context, items []accepted, extra ...queue.Record) error {
 	now := time.Now()
@@ -183,7 +192,7 @@ func (o *operatorAPI) postDelivery(r *api.Request) (api.Answer, *oma.RequestErro
 	}
 	ans := api.Accepted(mustJSON(map[string]string{"id": a.id, "state": delivery.StatePending, "destination": a.dest}))
 	ans.Location = o.deliveryURL(a.id)
-	if err := o.queueAll(r, []accepted{a}, key.records(ans)...); err != nil {
+	if err := o.commit(r, c, []accepted{a}, key.records(ans)...); err != nil {
 		return api.Answer{}, queueFault(err)
 	}
 	return ans, nil
@@ -222,7 +231,7 @@ func (o *operatorAPI) postBatch(r *api.Request) (api.Answer, *oma.RequestError) 
 		all, ids = append(all, a), append(ids, a.id)
 	}
 	ans := api.Accepted(mustJSON(map[string][]string{"ids": ids}))
-	if err := o.queueAll(r, all, key.records(ans)...); err != nil {
+	if err := o.commit(r, c, all, key.records(ans)...); err != nil {
 		return api.Answer{}, queueFault(err)
 	}
 	return ans, nil

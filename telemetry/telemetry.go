@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -99,3 +100,21 @@ func Record(tr trace.Tracer, name string, kind trace.SpanKind, parent string, st
 	_, span := tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
 	span.End(trace.WithTimestamp(end))
 }
+
+// Commit begins the span of the durable write that queues the notifications of
+// the span named by parent (notifyrelay.commit: the Append and its fsync) and
+// returns what ends it with the write's error. Free when traces are off.
+func Commit(tr trace.Tracer, parent string) (end func(error)) {
+	if _, off := tr.(noop.Tracer); off || parent == "" {
+		return noEnd
+	}
+	span, _ := Start(tr, "notifyrelay.commit", trace.SpanKindInternal, parent)
+	return func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+}
+
+func noEnd(error) {}

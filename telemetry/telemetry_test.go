@@ -1,10 +1,12 @@
 package telemetry
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -54,5 +56,22 @@ func TestRecord(t *testing.T) {
 	if s.Parent().SpanID().String() != "00f067aa0ba902b7" || s.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" ||
 		!s.StartTime().Equal(start) || !s.EndTime().Equal(start.Add(time.Second)) {
 		t.Fatalf("span: parent %s trace %s from %v to %v", s.Parent().SpanID(), s.SpanContext().TraceID(), s.StartTime(), s.EndTime())
+	}
+}
+
+// Commit records a span under the parent, with an error status when the write
+// failed; off, or without a parent, it records nothing.
+func TestCommit(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(t.Context())
+	Commit(tp.Tracer("t"), parent)(nil)
+	Commit(tp.Tracer("t"), parent)(errors.New("disk full"))
+	Commit(tp.Tracer("t"), "")(nil)
+	Commit(noop.NewTracerProvider().Tracer("t"), parent)(nil)
+	ended := rec.Ended()
+	if len(ended) != 2 || ended[0].Name() != "notifyrelay.commit" || ended[0].Parent().SpanID().String() != "00f067aa0ba902b7" ||
+		ended[0].Status().Code != codes.Unset || ended[1].Status().Code != codes.Error {
+		t.Fatalf("%d spans: %+v", len(ended), ended)
 	}
 }

@@ -85,9 +85,12 @@ type Delivery struct {
 	MaxAge              Duration `yaml:"max_age"`
 	RetryAfterMax       Duration `yaml:"retry_after_max"` // longest receiver Retry-After honoured
 	SigningSecret       string   `yaml:"signing_secret"`
-	Workers             int      `yaml:"workers"` // destinations delivered in parallel
-	MaxConnsPerHost     int      `yaml:"max_conns_per_host"`
-	RecordRetention     Duration `yaml:"record_retention"` // how long GET /deliveries/{id} answers after the end
+	// PreviousSigningSecrets still sign, after signing_secret, while receivers
+	// move to the new one (rotation without a window of failed verifications).
+	PreviousSigningSecrets []string `yaml:"previous_signing_secrets"`
+	Workers                int      `yaml:"workers"` // destinations delivered in parallel
+	MaxConnsPerHost        int      `yaml:"max_conns_per_host"`
+	RecordRetention        Duration `yaml:"record_retention"` // how long GET /deliveries/{id} answers after the end
 	// IdempotencyWindow is how long an Idempotency-Key on POST /relay/v1/deliveries
 	// keeps its first answer. 0: the header is ignored.
 	IdempotencyWindow Duration  `yaml:"idempotency_window"`
@@ -325,10 +328,8 @@ func (d Delivery) checkPacing() error {
 	case d.RateLimit.Burst < 1:
 		return fmt.Errorf("delivery.rate_limit.burst: must be at least 1")
 	}
-	if _, err := SigningKey(d.SigningSecret); err != nil {
-		return fmt.Errorf("delivery.signing_secret: %w", err)
-	}
-	return nil
+	_, err := SigningKeys(d.SigningSecret, d.PreviousSigningSecrets)
+	return err
 }
 
 func (c *Config) checkChannels() error {

@@ -64,6 +64,8 @@ func TestBadInputNamesTheKey(t *testing.T) {
 		{file: "chat:\n  status_notification: later\n", want: "chat.status_notification"},
 		{file: "limits:\n  max_body: lots\n", want: "limits.max_body"},
 		{file: "delivery:\n  signing_secret: \"not base64!\"\n", want: "delivery.signing_secret"},
+		{file: "delivery:\n  previous_signing_secrets: [c2VjcmV0]\n", want: "delivery.previous_signing_secrets: needs delivery.signing_secret"},
+		{file: "delivery:\n  signing_secret: c2VjcmV0\n  previous_signing_secrets: [c2VjcmV0, \"not base64!\"]\n", want: "delivery.previous_signing_secrets[1]"},
 		{file: "auth:\n  tokens: [{token: short, user: a}]\n", want: "auth.tokens[0].token"},
 		{file: "auth:\n  tokens: [{token: longenough, user: a, operator: true}]\n", want: "auth.tokens[0]"},
 		{file: "base_path: exampleAPI\n", want: "base_path"},

@@ -75,6 +75,30 @@ func SigningKey(secret string) ([]byte, error) {
 	return key, nil
 }
 
+// SigningKeys decodes the current signing secret and the previous ones still in
+// use, current first; none when signing is off.
+func SigningKeys(current string, previous []string) ([][]byte, error) {
+	key, err := SigningKey(current)
+	if err != nil {
+		return nil, fmt.Errorf("delivery.signing_secret: %w", err)
+	}
+	if key == nil {
+		if len(previous) > 0 {
+			return nil, fmt.Errorf("delivery.previous_signing_secrets: needs delivery.signing_secret")
+		}
+		return nil, nil
+	}
+	keys := [][]byte{key}
+	for i, p := range previous {
+		k, err := SigningKey(p)
+		if err != nil || k == nil {
+			return nil, fmt.Errorf("delivery.previous_signing_secrets[%d]: must be whsec_<base64> or <base64>", i)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 func nonEmpty(key, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return fmt.Errorf("%s: must not be empty", key)

@@ -106,15 +106,15 @@ func New(o Options) (*Workers, error) {
 	if o.Book == nil || o.Controls == nil {
 		return nil, errors.New("delivery: Options.Book and Options.Controls are required")
 	}
-	key, err := config.SigningKey(o.Config.SigningSecret)
+	keys, err := config.SigningKeys(o.Config.SigningSecret, o.Config.PreviousSigningSecrets)
 	if err != nil {
-		return nil, fmt.Errorf("delivery.signing_secret: %w", err)
+		return nil, err
 	}
 	return &Workers{
 		q: o.Queue, cfg: o.Config, subs: o.Subscriptions, dests: o.Book, ctl: o.Controls,
 		parked:   map[string]*time.Timer{},
 		log:      o.Log.With().Str("component", "delivery").Logger(),
-		web:      newWebhookClient(o.Config, key),
+		web:      newWebhookClient(o.Config, keys),
 		tracer:   telemetry.Or(o.Tracer),
 		m:        newDeliveryMetrics(o.Registerer, o.Queue),
 		slots:    make(chan struct{}, o.Config.Workers),

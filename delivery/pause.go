@@ -108,7 +108,7 @@ func (d *Workers) sendEvent(client *http.Client, e Event) {
 	req.Header.Set("User-Agent", "notifyrelay")
 	id, now := NewID(), time.Now()
 	req.Header.Set("webhook-id", id)
-	if d.web.sign.key != nil {
+	if d.web.sign.on() {
 		req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 		req.Header.Set("webhook-signature", d.web.sign.signature(id, now, body))
 	}

@@ -16,35 +16,44 @@ import (
 // seq headers, so receivers can deduplicate and find gaps whether or not signing
 // is on.
 type signer struct {
-	key []byte // decoded delivery.signing_secret; nil: unsigned
+	// keys are delivery.signing_secret then previous_signing_secrets, decoded;
+	// none: unsigned. Each signs: Standard Webhooks verifiers accept a header
+	// holding several signatures, space-separated, if one of them matches.
+	keys [][]byte
 }
 
-// signature is "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>".
+func (s signer) on() bool { return len(s.keys) > 0 }
+
+// signature is "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>", one per key.
 func (s signer) signature(id string, ts time.Time, body []byte) string {
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendInt(nil, ts.Unix(), 10))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return s.sign(id, strconv.AppendInt(nil, ts.Unix(), 10), body)
 }
 
-// seqSignature is "v1,<base64 HMAC-SHA256(key, id.timestamp.seq.prevSeq.body)>":
-// the Standard Webhooks signature cannot cover headers, so the seq headers get a
-// signature of their own that verifiers check beside it (docs/delivery.md).
+// seqSignature is "v1,<base64 HMAC-SHA256(key, id.timestamp.seq.prevSeq.body)>",
+// one per key: the Standard Webhooks signature cannot cover headers, so the seq
+// headers get a signature of their own that verifiers check beside it
+// (docs/delivery.md).
 func (s signer) seqSignature(id string, ts time.Time, seq, prevSeq uint64, body []byte) string {
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendInt(nil, ts.Unix(), 10))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendUint(nil, seq, 10))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendUint(nil, prevSeq, 10))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	mid := strconv.AppendInt(nil, ts.Unix(), 10)
+	mid = strconv.AppendUint(append(mid, '.'), seq, 10)
+	mid = strconv.AppendUint(append(mid, '.'), prevSeq, 10)
+	return s.sign(id, mid, body)
+}
+
+// sign is the space-separated "v1,<base64 HMAC-SHA256(key, id.mid.body)>" of
+// every key.
+func (s signer) sign(id string, mid, body []byte) string {
+	sigs := make([]string, len(s.keys))
+	for i, key := range s.keys {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(id))
+		mac.Write([]byte{'.'})
+		mac.Write(mid)
+		mac.Write([]byte{'.'})
+		mac.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	}
+	return strings.Join(sigs, " ")
 }
 
 // Header names of gap detection (docs/delivery.md).
@@ -59,7 +68,7 @@ const (
 func (s signer) headers(id string, ts time.Time, seq, prevSeq uint64, body []byte) [][2]string {
 	h := [][2]string{{"webhook-id", id},
 		{HeaderSeq, strconv.FormatUint(seq, 10)}, {HeaderPrevSeq, strconv.FormatUint(prevSeq, 10)}}
-	if s.key == nil {
+	if !s.on() {
 		return h
 	}
 	return append(h,

@@ -41,8 +41,8 @@ type attemptResult struct {
 	took       time.Duration
 }
 
-func newWebhookClient(cfg config.Delivery, key []byte) *webhookClient {
-	w := &webhookClient{timeout: cfg.Timeout.D(), sign: signer{key: key}, conns: &connTracker{}}
+func newWebhookClient(cfg config.Delivery, keys [][]byte) *webhookClient {
+	w := &webhookClient{timeout: cfg.Timeout.D(), sign: signer{keys: keys}, conns: &connTracker{}}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	if !cfg.AllowPrivateTargets {
 		dialer.Control = refusePrivateDial

@@ -143,3 +143,41 @@ func TestSeqSignatureCoversTheSeqHeaders(t *testing.T) {
 		t.Fatalf("signature verifies: %v; with a tampered prev-seq: %v", ok, tamperedOK)
 	}
 }
+
+// While a signing secret is rotated, every attempt carries one signature per
+// secret in webhook-signature and notifyrelay-signature: a receiver still on the
+// previous secret verifies, and so does one already on the new.
+func TestSigningSecretRotation(t *testing.T) {
+	oldKey, newKey := []byte("the previous 32-byte secret....."), []byte("the new 32-byte signing secret!!")
+	oldSecret := "whsec_" + base64.StdEncoding.EncodeToString(oldKey)
+	newSecret := "whsec_" + base64.StdEncoding.EncodeToString(newKey)
+	var verifiers []*standardwebhooks.Webhook
+	for _, s := range []string{oldSecret, newSecret} {
+		wh, err := standardwebhooks.NewWebhook(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifiers = append(verifiers, wh)
+	}
+	type check struct{ oldOK, newOK, seqOK bool }
+	got := make(chan check, 1)
+	rc := whListen(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		seqSigs := strings.Fields(r.Header.Get("notifyrelay-signature"))
+		got <- check{verifiers[0].Verify(body, r.Header) == nil, verifiers[1].Verify(body, r.Header) == nil,
+			len(seqSigs) == 2 && seqSigs[0] == seqSignature(newKey, r.Header, body) && seqSigs[1] == seqSignature(oldKey, r.Header, body)}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	a := whStart(t, func(c *config.Config) {
+		c.Delivery.SigningSecret = newSecret
+		c.Delivery.PreviousSigningSecrets = []string{oldSecret}
+	})
+	whPost(t, a, rc.URL("/rotating"), "", `{"n":1}`)
+	select {
+	case c := <-got:
+		if !c.oldOK || !c.newOK || !c.seqOK {
+			t.Fatalf("verified with the previous secret %v, with the new %v; seq signatures %v", c.oldOK, c.newOK, c.seqOK)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery")
+	}
+}

@@ -147,7 +147,7 @@ func openJSKV(o JetStreamOptions, log zerolog.Logger) (*jsKV, error) {
 		nc.Close()
 		return nil, fmt.Errorf("queue: jetstream: %w", err)
 	}
-	kv := &jsKV{nc: nc, js: js, name: o.Prefix + "_queue", subj: o.Prefix + ".q", timeout: o.Timeout,
+	kv := &jsKV{nc: nc, js: js, name: o.Prefix + "_queue", subj: o.Prefix + ".q", timeout: o.Timeout, scanBudget: streamScanBytes,
 		maxMsgs: o.MaxBatchMsgs}
 	if err := kv.createStream(o.Replicas); err != nil {
 		nc.Close()

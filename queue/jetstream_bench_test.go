@@ -60,7 +60,7 @@ func benchJetStreamAppend(b *testing.B, c *natstest.Cluster, replicas, producers
 // Run: go test ./queue -run '^$' -bench JetStreamOpen -benchtime 3x
 func BenchmarkJetStreamOpen(b *testing.B) {
 	c := natstest.Start(b, 1, false)
-	for _, backlog := range []int{1000, 10000, 50000} {
+	for _, backlog := range []int{1000, 10000, 50000, 200000} { // 200,000: over streamScanBytes of log values
 		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
 			o := JetStreamOptions{URLs: c.URLs, Prefix: natstest.Prefix()}
 			q, err := OpenJetStream(o, testLogger(b))

@@ -49,6 +49,8 @@ type jsKV struct {
 	last     uint64        // the stream's last sequence, as this node's commits left it
 	idPrefix string        // unique per open: commit ids (Nats-Msg-Id) never repeat
 	commits  atomic.Uint64 // commits sent, for their ids
+
+	scanBudget int // bytes a streamed scan holds out of key order (streamScanBytes; tests lower it)
 }
 
 // Limits of one transaction. JetStream refuses atomic batches of more than 1000
@@ -157,12 +159,8 @@ func (r jsReader) scan(prefix, start []byte, fn func(k, v []byte) error) error {
 		return err
 	}
 	if len(keys) >= streamScanMin {
-		values, ok, err := r.kv.readAll(prefix)
-		if err != nil {
+		if keys, err = r.kv.streamScan(prefix, keys, fn); err != nil {
 			return err
-		}
-		if ok {
-			return scanValues(keys, values, fn)
 		}
 	}
 	for len(keys) > 0 {
@@ -188,50 +186,48 @@ const scanAhead = 64
 
 // A scan of at least streamScanMin keys reads the namespace's values with one
 // ordered consumer (the last message of each subject, streamed) instead of a get
-// per key, if they fit in streamScanBytes: at open the engine reads every log
-// value, and a backlog of unacknowledged appends is what a takeover must load.
+// per key: at open the engine reads every log value, and a backlog of
+// unacknowledged appends is what a takeover must load. Values go to the caller as
+// soon as every key before them is settled, so the scan holds only what arrives
+// out of key order, at most streamScanBytes (log values arrive nearly in order:
+// their keys grow with time).
 const (
 	streamScanMin   = 256
 	streamScanBytes = 64 << 20
 )
 
-// scanValues calls fn for the keys, in order, that have a value in values.
-func scanValues(keys [][]byte, values map[string][]byte, fn func(k, v []byte) error) error {
-	for _, k := range keys {
-		v, ok := values[string(k)]
-		if !ok {
-			continue // deleted since listed, or a delete marker
-		}
-		if err := fn(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readAll reads the current value of every key with prefix through an ordered
-// consumer; ok is false when they exceed streamScanBytes (then nothing is kept).
-func (kv *jsKV) readAll(prefix []byte) (values map[string][]byte, ok bool, err error) {
+// streamScan calls fn, in key order, for each of keys (sorted) that has a value,
+// reading them through an ordered consumer on prefix. It returns the keys it did
+// not get to: all those from the first one still missing when the values held
+// out of order passed kv.scanBudget, for the caller to get one by one.
+func (kv *jsKV) streamScan(prefix []byte, keys [][]byte, fn func(k, v []byte) error) (rest [][]byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*kv.timeout)
 	defer cancel()
 	c, err := kv.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{kv.filter(prefix)}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 		InactiveThreshold: 5 * time.Second})
 	if err != nil {
-		return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+		return nil, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
 	}
-	values, size := map[string][]byte{}, 0
+	o := newInOrder(keys, fn)
 	for {
 		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+			return nil, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
 		}
 		got, done := 0, false
 		for m := range batch.Messages() {
 			got++
-			if k, isKey := kv.keyOf(m.Subject()); isKey && m.Headers().Get(kvOpHeader) == "" {
-				values[string(k)] = m.Data()
-				size += len(m.Data())
+			if k, isKey := kv.keyOf(m.Subject()); isKey {
+				var v []byte // nil: deleted
+				if m.Headers().Get(kvOpHeader) == "" {
+					if v = m.Data(); v == nil {
+						v = []byte{} // an empty value is not a deleted one
+					}
+				}
+				if err := o.arrive(k, v); err != nil {
+					return nil, err
+				}
 			}
 			md, err := m.Metadata()
 			if done = err != nil || md.NumPending == 0; done {
@@ -239,15 +235,74 @@ func (kv *jsKV) readAll(prefix []byte) (values map[string][]byte, ok bool, err e
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return nil, false, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
+			return nil, fmt.Errorf("queue: jetstream read %x: %w", prefix, err)
 		}
-		if size > streamScanBytes {
-			return nil, false, nil
+		if o.held > kv.scanBudget {
+			return o.keys[o.next:], nil
 		}
 		if done || got == 0 {
-			return values, true, nil
+			return nil, o.finish()
 		}
 	}
+}
+
+// inOrder hands values that arrive in any order to fn in the order of keys.
+type inOrder struct {
+	keys    [][]byte
+	want    map[string]bool
+	pending map[string][]byte // arrived, not yet handed over (nil: no value)
+	next    int               // keys[next] is the first not handed over
+	held    int               // bytes in pending
+	fn      func(k, v []byte) error
+}
+
+func newInOrder(keys [][]byte, fn func(k, v []byte) error) *inOrder {
+	o := &inOrder{keys: keys, want: make(map[string]bool, len(keys)), pending: map[string][]byte{}, fn: fn}
+	for _, k := range keys {
+		o.want[string(k)] = true
+	}
+	return o
+}
+
+// arrive takes the value of k (nil: deleted) and hands over what it unblocks.
+func (o *inOrder) arrive(k, v []byte) error {
+	if !o.want[string(k)] {
+		return nil // before start, or written since the keys were listed
+	}
+	o.pending[string(k)] = v
+	o.held += len(v)
+	for o.next < len(o.keys) {
+		v, ok := o.pending[string(o.keys[o.next])]
+		if !ok {
+			return nil
+		}
+		if err := o.handOver(o.next, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish hands over the rest once the stream is read: a key that never came
+// has no value any more.
+func (o *inOrder) finish() error {
+	for o.next < len(o.keys) {
+		if err := o.handOver(o.next, o.pending[string(o.keys[o.next])]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *inOrder) handOver(i int, v []byte) error {
+	k := o.keys[i]
+	delete(o.pending, string(k))
+	o.held -= len(v)
+	o.next++
+	if v == nil {
+		return nil
+	}
+	return o.fn(k, v)
 }
 
 // getAll gets the values of keys concurrently; nil for a key without a value.

@@ -354,13 +354,30 @@ func TestJetStreamMaxBatchMsgs(t *testing.T) {
 
 // A scan of many keys streams them through an ordered consumer: it gives the same
 // result as the get per key it replaces: key order, from start, values updated
-// in place, deleted keys and other namespaces left out.
+// in place, empty values kept, deleted keys and other namespaces left out. So it
+// does whether the stream holds the keys in their order or in reverse, and when
+// the values held out of order pass its budget (the rest is read by gets).
 func TestJetStreamKVStreamedScan(t *testing.T) {
 	c := natstest.Start(t, 1, false)
-	kv := openJSKVT(t, c, "scan")
+	for _, order := range []string{"reverse", "forward"} {
+		for _, budget := range []int{streamScanBytes, 10} {
+			t.Run(fmt.Sprintf("%s/budget=%d", order, budget), func(t *testing.T) {
+				kv := openJSKVT(t, c, fmt.Sprintf("scan%s%d", order, budget))
+				kv.scanBudget = budget
+				checkStreamedScan(t, kv, order == "reverse")
+			})
+		}
+	}
+}
+
+func checkStreamedScan(t *testing.T, kv *jsKV, reverse bool) {
 	const n = 3 * streamScanMin
 	commitT(t, kv, func(txn kvTxn) error {
-		for i := n - 1; i >= 0; i-- { // written in reverse: stream order is not key order
+		for j := range n {
+			i := j
+			if reverse { // stream order is then the opposite of key order
+				i = n - 1 - j
+			}
 			if err := txn.set(fmt.Appendf(nil, "l%04d", i), []byte("v")); err != nil {
 				return err
 			}
@@ -372,6 +389,9 @@ func TestJetStreamKVStreamedScan(t *testing.T) {
 			if err := txn.del(fmt.Appendf(nil, "l%04d", i)); err != nil {
 				return err
 			}
+		}
+		if err := txn.set([]byte("l0002"), []byte{}); err != nil {
+			return err
 		}
 		return txn.set([]byte("l0001"), []byte("updated"))
 	})
@@ -390,9 +410,9 @@ func TestJetStreamKVStreamedScan(t *testing.T) {
 		if i%3 == 0 {
 			continue
 		}
-		v := "v"
-		if i == 1 {
-			v = "updated"
+		v := map[int]string{1: "updated", 2: ""}[i]
+		if i > 2 {
+			v = "v"
 		}
 		want = append(want, fmt.Sprintf("l%04d=%s", i, v))
 	}

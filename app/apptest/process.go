@@ -2,6 +2,8 @@ package apptest
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,25 +59,71 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/notifyrelay once per test process and returns its path.
+// Binary builds cmd/notifyrelay once per test process and returns its path. The
+// binaries are kept by content in one directory (binDir), so that test runs do
+// not leave a copy each behind; copies unused for a day are removed.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "notifyrelay-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "notifyrelay")
-		out, err := exec.Command("go", "build", "-o", binPath, "notifyrelay/cmd/notifyrelay").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { binPath, buildErr = build() })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// binDir holds the test binaries, one per content.
+var binDir = filepath.Join(os.TempDir(), "notifyrelay-test-bin")
+
+func build() (string, error) {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", err
+	}
+	pruneBinaries(24 * time.Hour)
+	tmp, err := os.CreateTemp(binDir, "build-")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name()) // gone once renamed
+	if out, err := exec.Command("go", "build", "-o", tmp.Name(), "notifyrelay/cmd/notifyrelay").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	sum, err := fileHash(tmp.Name())
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(binDir, "notifyrelay-"+sum)
+	// A rename over the same content is harmless, even while another test
+	// process runs it (it keeps the file it opened).
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // in use: not pruned
+	return path, nil
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// pruneBinaries removes test binaries (and failed builds) older than age.
+func pruneBinaries(age time.Duration) {
+	entries, _ := os.ReadDir(binDir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.Remove(filepath.Join(binDir, e.Name()))
+		}
+	}
 }
 
 // StartProcess runs `notifyrelay serve` on 127.0.0.1:0 and waits until it logs that

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"notifyrelay/app/apptest"
 )
@@ -103,21 +101,6 @@ func fill(t *testing.T, dir string) string {
 	}
 }
 
-func pollChannel(t *testing.T, base string) (string, string) {
-	body := mustStatus(t, postJSON(t, base+"/notificationchannel/v1/alice/channels",
-		`{"notificationChannel":{"channelType":"LongPolling"}}`), 201)
-	var doc struct {
-		NotificationChannel struct {
-			ChannelData struct{ ChannelURL string }
-			CallbackURL string
-		}
-	}
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.NotificationChannel.ChannelData.ChannelURL, doc.NotificationChannel.CallbackURL
-}
-
 // chatGroup creates a group chat session and returns its messages URL.
 func chatGroup(t *testing.T, base string) string {
 	resp := postJSON(t, base+"/chat/v1/tel%3A%2B19585550100/group",
@@ -147,32 +130,4 @@ func pollNs(t *testing.T, url string) []int {
 		out = append(out, n.N)
 	}
 	return out
-}
-
-func postJSON(t *testing.T, url, body string) *http.Response {
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
-// mustStatus reads resp's body and fails unless its status is want.
-func mustStatus(t *testing.T, resp *http.Response, want int) string {
-	t.Helper()
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %.300s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, b)
-	}
-	return string(b)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

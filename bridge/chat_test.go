@@ -12,6 +12,7 @@ import (
 
 	"notifyrelay/app/apptest"
 	"notifyrelay/bridge"
+	"notifyrelay/internal/await"
 )
 
 // A chat change reaches a WebSocket client in OMA mode, in JSON and in XML: bob
@@ -187,11 +188,5 @@ func readUntil(t *testing.T, ws *websocket.Conn, want string) string {
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	await.Until(t, 10*time.Second, what, cond)
 }

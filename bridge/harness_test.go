@@ -22,6 +22,7 @@ import (
 	"notifyrelay/api"
 	"notifyrelay/config"
 	"notifyrelay/destkind"
+	"notifyrelay/internal/await"
 	"notifyrelay/oma"
 	"notifyrelay/queue"
 )
@@ -250,13 +251,7 @@ func numberOf(t testing.TB, doc []byte) int {
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.Until(t, 10*time.Second, what, cond)
 }
 
 // appendTagged queues a tagged notification on ch, as the relay does for chat.

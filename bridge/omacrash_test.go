@@ -34,7 +34,7 @@ func TestOMAModeAcrossSIGKILL(t *testing.T) {
 	}
 
 	c := dialOMATiny(t, ws)
-	waitUntil(t, "frames to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
+	waitFor(t, "frames to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
 	// The server wrote the batch into its socket buffer; the client's window holds
 	// a part of it. It must not count the batch delivered meanwhile.
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -50,7 +50,7 @@ func TestOMAModeAcrossSIGKILL(t *testing.T) {
 	if got := readOMA(t, ws, 5); fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("after the restart: %v, want [1 2 3 4 5]", got)
 	}
-	waitUntil(t, "the frames acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_backlog") == "0" })
+	waitFor(t, "the frames acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_backlog") == "0" })
 	postBody(t, strings.Replace(cb, p.Addr, p2.Addr, 1), `{"p":{"n":6}}`)
 	if got := readOMA(t, ws, 1); fmt.Sprint(got) != "[6]" {
 		t.Fatalf("received frames sent again: %v, want [6]", got)

@@ -170,27 +170,18 @@ func TestAckedBytes(t *testing.T) {
 	if _, err := io.CopyN(io.Discard, client, n); err != nil {
 		t.Fatal(err)
 	}
-	waitUntilT(t, func() bool { a, _ := AckedBytes(srv); return a >= n })
+	eventually(t, "the bytes acknowledged", func() bool { a, _ := AckedBytes(srv); return a >= n })
 	if a, err := AckedBytes(srv); a != n || err != nil {
 		t.Fatalf("client read everything: acked %d of %d (%v)", a, n, err)
 	}
 	_, _ = srv.Write(make([]byte, n))
 	_ = client.(*net.TCPConn).SetLinger(0)
 	client.Close()
-	waitUntilT(t, func() bool { _, err := AckedBytes(srv); return err != nil })
+	eventually(t, "the socket gone", func() bool { _, err := AckedBytes(srv); return err != nil })
 	if a, err := AckedBytes(srv); a >= 2*n || !errors.Is(err, ErrNotReceived) {
 		t.Fatalf("reset connection: acked %d of %d (%v), want fewer and ErrNotReceived", a, 2*n, err)
 	}
 	if _, err := AckedBytes(&net.TCPConn{}); !errors.Is(err, ErrUnconfirmable) {
 		t.Fatalf("a connection that does not count: %v", err)
-	}
-}
-
-func waitUntilT(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
 	}
 }

@@ -42,7 +42,7 @@ func TestLongPollAcrossSIGKILL(t *testing.T) {
 	if _, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the answer to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
+	waitFor(t, "the answer to reach the client's buffer", func() bool { return inQueue(t, c) > 0 })
 	// The server wrote what the client's window allowed; the rest waits. It must
 	// not count the answer delivered meanwhile (it would lose it below).
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -58,7 +58,7 @@ func TestLongPollAcrossSIGKILL(t *testing.T) {
 	if got := pollNs(t, poll); fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("after the restart: %v, want [1 2 3 4 5]", got)
 	}
-	waitUntil(t, "the answer acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_acks_total") == "1" })
+	waitFor(t, "the answer acknowledged", func() bool { return metric(t, p2.URL, "notifyrelay_channel_acks_total") == "1" })
 	if got := pollNs(t, poll); len(got) != 0 {
 		t.Fatalf("received answer sent again: %v", got)
 	}
@@ -162,17 +162,6 @@ func metric(t *testing.T, base, name string) string {
 		}
 	}
 	return ""
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // A long-poll answer is bounded by channels.max_answer_bytes and streamed: with

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"notifyrelay/client"
+	"notifyrelay/internal/await"
 )
 
 // received collects what a handler got, safe for concurrent reading.
@@ -57,13 +58,7 @@ func (r *received) distinct() int {
 // waitFor polls until cond holds or 20 s passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	await.Until(t, 20*time.Second, what, cond)
 }
 
 // post sends {"n":n} to a callbackURL; it reports whether the server took it (204).

@@ -17,6 +17,7 @@ import (
 
 	"notifyrelay/app/apptest"
 	"notifyrelay/config"
+	"notifyrelay/internal/await"
 	"notifyrelay/internal/browsertest"
 )
 
@@ -190,13 +191,7 @@ func shoot(t *testing.T, b *browsertest.Browser, name string) {
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 20s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	await.Until(t, 20*time.Second, what, ok)
 }
 
 func jsString(s string) string {

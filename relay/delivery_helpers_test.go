@@ -16,6 +16,7 @@ import (
 	"notifyrelay/app"
 	"notifyrelay/app/apptest"
 	"notifyrelay/config"
+	"notifyrelay/internal/await"
 )
 
 // Tokens of the webhook tests' servers.
@@ -230,16 +231,10 @@ func whWaitState(t testing.TB, a *app.App, id, state string, within time.Duratio
 	return d
 }
 
-// whWait polls cond every 5ms until it holds, failing the test after within.
+// whWait polls cond until it holds, failing the test after within.
 func whWait(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.Until(t, within, what, cond)
 }
 
 // whNextAttempt polls GET /destinations until notifyURL's destination is retrying

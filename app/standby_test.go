@@ -338,31 +338,15 @@ func TestStandbyWarnsOnAnotherPublicURL(t *testing.T) {
 	apptest.StartConfig(t, active)
 	standby := jetStreamNode(t, c.URLs, 1, prefix)
 	standby.PublicURL = "https://node-b.example"
-	out := &apptest.Output{}
-	b, err := app.New(standby, zerolog.New(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Stop()
+	out := startLogged(t, standby)
 	waitFor(t, "the standby's warning", func() bool {
 		return strings.Contains(out.String(), `"active_public_url":"https://relay.example"`)
 	})
 	same := jetStreamNode(t, c.URLs, 1, prefix)
 	same.PublicURL = "https://relay.example"
-	quiet := &apptest.Output{}
-	s, err := app.New(same, zerolog.New(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	s.Stop()
-	if strings.Contains(quiet.String(), "active_public_url") {
-		t.Fatalf("a standby with the same public_url warned: %s", quiet.String())
+	quiet := startLogged(t, same) // a standby decides, and warns, within Start
+	if !strings.Contains(quiet.String(), "notifyrelay standby") || strings.Contains(quiet.String(), "active_public_url") {
+		t.Fatalf("a standby with the same public_url: %s", quiet.String())
 	}
 }
 
@@ -409,4 +393,20 @@ func TestForwardedClientsCountAsThemselves(t *testing.T) {
 	if _, err := http.ReadResponse(forged.r, nil); err == nil {
 		t.Fatal("a preface with another token was served")
 	}
+}
+
+// startLogged starts a node on cfg with its log in the returned Output, and stops
+// it when the test ends.
+func startLogged(t *testing.T, cfg config.Config) *apptest.Output {
+	t.Helper()
+	out := &apptest.Output{}
+	a, err := app.New(cfg, zerolog.New(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop() })
+	return out
 }

@@ -248,8 +248,7 @@ func (kv *jsKV) streamScan(prefix []byte, keys [][]byte, fn func(k, v []byte) er
 
 // inOrder hands values that arrive in any order to fn in the order of keys.
 type inOrder struct {
-	keys    [][]byte
-	want    map[string]bool
+	keys    [][]byte          // sorted
 	pending map[string][]byte // arrived, not yet handed over (nil: no value)
 	next    int               // keys[next] is the first not handed over
 	held    int               // bytes in pending
@@ -257,17 +256,13 @@ type inOrder struct {
 }
 
 func newInOrder(keys [][]byte, fn func(k, v []byte) error) *inOrder {
-	o := &inOrder{keys: keys, want: make(map[string]bool, len(keys)), pending: map[string][]byte{}, fn: fn}
-	for _, k := range keys {
-		o.want[string(k)] = true
-	}
-	return o
+	return &inOrder{keys: keys, pending: map[string][]byte{}, fn: fn}
 }
 
 // arrive takes the value of k (nil: deleted) and hands over what it unblocks.
 func (o *inOrder) arrive(k, v []byte) error {
-	if !o.want[string(k)] {
-		return nil // before start, or written since the keys were listed
+	if _, listed := slices.BinarySearchFunc(o.keys[o.next:], k, bytes.Compare); !listed {
+		return nil // before start, handed over already, or written since the keys were listed
 	}
 	o.pending[string(k)] = v
 	o.held += len(v)
